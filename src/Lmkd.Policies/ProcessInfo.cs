@@ -1,0 +1,32 @@
+namespace Lmkd.Policies;
+
+/// <summary>
+/// One process as the scanner saw it. Identity is (Pid, StartTime): the kill path re-checks the
+/// start time through a pidfd so a recycled pid is never signalled.
+/// </summary>
+public sealed record ProcessInfo
+{
+    public required int Pid { get; init; }
+    /// <summary>Start time in clock ticks since boot (/proc/&lt;pid&gt;/stat field 22).</summary>
+    public required ulong StartTime { get; init; }
+    /// <summary>State letter from /proc/&lt;pid&gt;/stat field 3 (R, S, D, Z, ...).</summary>
+    public char State { get; init; } = 'S';
+    /// <summary>Real uid (first value of the Uid: line of /proc/&lt;pid&gt;/status).</summary>
+    public uint Uid { get; init; }
+    /// <summary>The process's own name: set by the process itself, so never trusted for protection.</summary>
+    public string Comm { get; init; } = "";
+    /// <summary>Target of /proc/&lt;pid&gt;/exe, or null where it could not be read.</summary>
+    public string? ExePath { get; init; }
+    /// <summary>Cgroup path (v2 "0::" line, else the v1 memory controller's), e.g. "/system.slice/foo.service".</summary>
+    public string CgroupPath { get; init; } = "/";
+    public int OomScoreAdj { get; init; }
+    public long RssAnonBytes { get; init; }
+    public long RssFileBytes { get; init; }
+    public long RssShmemBytes { get; init; }
+    public long SwapBytes { get; init; }
+    public bool IsKernelThread { get; init; }
+
+    public long RssBytes => RssAnonBytes + RssFileBytes + RssShmemBytes;
+    /// <summary>What a kill gives back, as Android lmkd weighs it: resident memory plus swap.</summary>
+    public long WeightBytes => RssBytes + SwapBytes;
+}
