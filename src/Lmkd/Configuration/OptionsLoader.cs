@@ -1,0 +1,87 @@
+using System.Collections;
+using Microsoft.Extensions.Configuration;
+
+namespace Lmkd.Configuration;
+
+/// <summary>
+/// Where the configuration comes from, and how it becomes validated <see cref="LmkdOptions"/>.
+/// Sources, later ones winning: the JSON file (--config, $LMKD_CONFIG, /etc/lmkd/appsettings.json,
+/// or appsettings.json beside the binary), LMKD_* environment variables (LMKD_DryRun=true,
+/// LMKD_Kill__TimeoutMs=500) and --Lmkd:Key=value switches.
+/// The same path serves the start and a reload; a reload that fails keeps the last good options.
+/// </summary>
+public static class OptionsLoader
+{
+    public const string EtcPath = "/etc/lmkd/appsettings.json";
+    private const string EnvPrefix = "LMKD_";
+
+    /// <summary>Pick the configuration file: an explicit path, $LMKD_CONFIG, /etc/lmkd, then the one shipped beside the binary.</summary>
+    public static string? FindConfigFile(string? explicitPath)
+    {
+        if (!string.IsNullOrEmpty(explicitPath))
+            return Path.GetFullPath(explicitPath);
+        var fromEnv = Environment.GetEnvironmentVariable("LMKD_CONFIG");
+        if (!string.IsNullOrEmpty(fromEnv))
+            return Path.GetFullPath(fromEnv);
+        if (File.Exists(EtcPath))
+            return EtcPath;
+        var beside = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        return File.Exists(beside) ? beside : null;
+    }
+
+    public static IConfigurationRoot BuildConfiguration(string? configFile, string[] switches)
+    {
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+            builder.AddJsonFile(configFile, optional: false, reloadOnChange: false);
+        builder.AddInMemoryCollection(EnvironmentOverrides());
+        builder.AddCommandLine(switches);
+        return builder.Build();
+    }
+
+    /// <summary>LMKD_Kill__TimeoutMs=500 becomes Lmkd:Kill:TimeoutMs. LMKD_CONFIG names the file, not a key.</summary>
+    private static IEnumerable<KeyValuePair<string, string?>> EnvironmentOverrides()
+    {
+        foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)e.Key;
+            if (!name.StartsWith(EnvPrefix, StringComparison.Ordinal) || name == "LMKD_CONFIG" || name.StartsWith("LMKD_REQUIRE", StringComparison.Ordinal))
+                continue;
+            yield return new(LmkdOptions.Section + ":" + name[EnvPrefix.Length..].Replace("__", ":"), (string?)e.Value);
+        }
+    }
+
+    /// <summary>Bind and validate. Returns the options, or null with every problem named by its key.</summary>
+    public static LmkdOptions? Load(IConfiguration configuration, out List<ConfigError> errors)
+    {
+        errors = [];
+        var options = new LmkdOptions();
+        var section = configuration.GetSection(LmkdOptions.Section);
+        try
+        {
+            // Unknown keys are errors: a misspelt protection rule silently ignored could get the wrong process killed.
+            section.Bind(options, b => b.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException e)
+        {
+            errors.Add(new ConfigError(ExtractKey(e.Message) ?? LmkdOptions.Section, e.Message));
+            return null;
+        }
+
+        if (options.Psi.Levels.Count == 0)
+            options.Psi.Levels = PsiOptions.DefaultLevels();
+
+        errors = LmkdOptionsValidator.Validate(options);
+        return errors.Count == 0 ? options : null;
+    }
+
+    /// <summary>The binder says "... at 'Lmkd:Kill:TimeoutMs' ..." or "...: 'Lmkd:Foo'"; pull the key out for the error line.</summary>
+    private static string? ExtractKey(string message)
+    {
+        int start = message.IndexOf("'" + LmkdOptions.Section, StringComparison.Ordinal);
+        if (start < 0)
+            return null;
+        int end = message.IndexOf('\'', start + 1);
+        return end > start ? message[(start + 1)..end] : null;
+    }
+}

@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using Lmkd.Configuration;
+using Lmkd.Hosting;
+using Lmkd.Killing;
+using Lmkd.Policies;
+using Lmkd.Pressure;
+using Lmkd.ProcFs;
+using Microsoft.Extensions.Logging;
+
+namespace Lmkd.Daemon;
+
+/// <summary>
+/// The daemon's core: one dedicated thread that blocks in poll() on the PSI triggers (and an
+/// eventfd for stop, reload and kill completion), reads the memory state, asks the policy, and
+/// hands a chosen victim to the reaper thread. While a victim is dying, pressure events are counted,
+/// not acted on: one episode costs one kill.
+/// </summary>
+public sealed class MonitorLoop : IDisposable
+{
+    private readonly ILogger _log;
+    private readonly Scope _scope;
+    private readonly PsiMonitor _psi;
+    private readonly ProcessScanner _scanner;
+    private readonly Killer _killer;
+    private readonly ReaperThread _reaper;
+    private readonly EventFd _wake = new();
+    private readonly ServiceNotifier _notifier;
+    private readonly LmkdMetrics _metrics;
+    private readonly KillPolicy _policy;
+    private readonly int _selfPid = Environment.ProcessId;
+    private Thread? _thread;
+
+    private volatile bool _stopRequested;
+    private volatile LmkdOptions? _pendingOptions;
+    private volatile PendingKill? _completedKill;
+
+    private LmkdOptions _options;
+    private RankingRules _rules;
+    private PendingKill? _inFlight;
+    private long _killSeq;
+    private long _pollUntilMs;
+    private int _pollIntervalMs;
+    private long _lastNoVictimLogMs = long.MinValue;
+    /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
+    private long _holdUntilMs;
+
+    public ReapMode ReapMode { get; }
+    public TriggerMode TriggerMode => _psi.Mode;
+    /// <summary>Set when the loop ended on an unrecoverable error (e.g. the watched cgroup was removed).</summary>
+    public string? FatalError { get; private set; }
+    public event Action? Stopped;
+
+    public MonitorLoop(LmkdOptions options, Scope scope, ServiceNotifier notifier, LmkdMetrics metrics, ILogger log)
+    {
+        _options = options;
+        _scope = scope;
+        _notifier = notifier;
+        _metrics = metrics;
+        _log = log;
+        _rules = BuildRules(options);
+        _policy = new KillPolicy(options.Policy);
+        _scanner = new ProcessScanner(options.ProcRoot);
+
+        var kernel = new LinuxKernel();
+        var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
+        KillModes.TryParse(options.Kill.Mode, out var forced);
+        ReapMode = forced ?? probed;
+        _log.LogInformation("Kill mode {ReapMode} (probe process_mrelease(-1, REAP_KILL) gave {ProbeErrno}: {Probed}{Forced})",
+            KillModes.Name(ReapMode), Killer.ErrnoName(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
+        _killer = new Killer(kernel, ReapMode, _scanner.ReadStartTime);
+        _reaper = new ReaperThread(_killer);
+        _metrics.SetReapMode(ReapMode, probed);
+
+        _psi = new PsiMonitor(scope.PressureFile, BuildLevels(options), options.Psi.SampleMinIntervalMs, options.Psi.SampleMaxIntervalMs);
+        _psi.Arm();
+        _log.LogInformation("Watching {Scope}: PSI {TriggerMode} on {PressureFile}: {Levels}",
+            scope.Description, _psi.Mode, scope.PressureFile, _psi.Describe());
+        _metrics.SetTriggerMode(_psi.Mode);
+    }
+
+    public void Start()
+    {
+        _thread = new Thread(Run) { Name = "lmkd-monitor", IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>Ask the loop to stop and wait for it (bounded: shutdown must take under a second).</summary>
+    public void Stop(TimeSpan wait)
+    {
+        _stopRequested = true;
+        _wake.Signal();
+        _thread?.Join(wait);
+    }
+
+    /// <summary>Hand validated options to the loop; it applies them between evaluations, never during a kill's bookkeeping.</summary>
+    public void Reload(LmkdOptions options)
+    {
+        _pendingOptions = options;
+        _wake.Signal();
+    }
+
+    private void Run()
+    {
+        var prio = SelfProtection.RaiseThreadPriority(_options.SelfProtection.RealtimePriority);
+        _log.LogInformation("Monitor thread started (priority: {Priority})", prio);
+        try
+        {
+            Loop();
+        }
+        catch (Exception e)
+        {
+            FatalError = e.Message;
+            _log.LogCritical(e, "Monitor loop failed");
+        }
+        Stopped?.Invoke();
+    }
+
+    private void Loop()
+    {
+        while (!_stopRequested)
+        {
+            long now = Environment.TickCount64;
+            _notifier.PingIfDue(now);
+            _metrics.LoopIteration(now);
+
+            var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd);
+            now = Environment.TickCount64;
+
+            if (r.Woken)
+            {
+                _wake.Drain();
+                if (_stopRequested)
+                    break;
+                if (_pendingOptions is { } next)
+                {
+                    _pendingOptions = null;
+                    ApplyOptions(next);
+                }
+                if (_completedKill is { } done)
+                {
+                    _completedKill = null;
+                    FinishKill(done, now);
+                }
+                continue;
+            }
+            if (r.ScopeGone)
+            {
+                FatalError = $"the watched scope is gone: {_scope.PressureFile} reports ENODEV (cgroup removed?)";
+                _log.LogCritical("{Error}", FatalError);
+                break;
+            }
+
+            var level = r.Level;
+            if (level != PressureLevel.None)
+            {
+                _metrics.PressureEvent(level);
+                _pollUntilMs = now + _options.Psi.PollWindowMs;
+            }
+            else if (now >= _pollUntilMs)
+            {
+                continue; // idle timeout: nothing to judge
+            }
+
+            if (_inFlight is not null || now < _holdUntilMs)
+            {
+                // A victim is still dying: count the wake-up, do not judge pressure on stale figures.
+                if (level != PressureLevel.None)
+                    _metrics.SkippedWakeup();
+                continue;
+            }
+            Evaluate(now, level);
+        }
+    }
+
+    private int NextTimeoutMs(long now)
+    {
+        int timeout = -1;
+        if (_inFlight is null && now < _pollUntilMs)
+            timeout = Math.Max(1, _pollIntervalMs > 0 ? _pollIntervalMs : _options.Policy.PollLongMs);
+        if (_notifier.WatchdogIntervalMs > 0)
+        {
+            int ping = (int)Math.Max(1, _notifier.PingEveryMs);
+            timeout = timeout < 0 ? ping : Math.Min(timeout, ping);
+        }
+        // The metrics' "time since last loop iteration" stays meaningful when idle.
+        return timeout < 0 ? LmkdMetrics.IdleTickMs : Math.Min(timeout, LmkdMetrics.IdleTickMs);
+    }
+
+    private void Evaluate(long now, PressureLevel level)
+    {
+        var memory = _scope.ReadMemory();
+        var psi = _psi.ReadSnapshot();
+        var decision = _policy.Evaluate(now, level, memory, psi);
+        _metrics.Observed(memory, psi, decision);
+        _pollIntervalMs = decision.PollIntervalMs;
+        if (decision.KeepPolling)
+            _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
+        if (decision.ShouldKill)
+            StartKill(now, level, decision, memory, psi);
+    }
+
+    private void StartKill(long now, PressureLevel level, KillDecision decision, in MemorySnapshot memory, in PsiSnapshot psi)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var candidates = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
+        var victim = VictimRanking.Pick(candidates, decision.MinScoreAdj, _rules, _selfPid);
+        _metrics.Scanned(candidates.Count, Stopwatch.GetElapsedTime(t0));
+        if (victim is null)
+        {
+            _policy.OnKillResult(decision, killed: false);
+            _metrics.KillSkipped("no_victim");
+            if (now - _lastNoVictimLogMs >= 10_000)
+            {
+                _lastNoVictimLogMs = now;
+                var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
+                _log.LogWarning("Kill wanted ({Reason}, min oom_score_adj {MinScoreAdj}) but no eligible victim among {Candidates} processes; passed over: {Rejected}",
+                    ReasonName(decision.Reason), decision.MinScoreAdj, candidates.Count, SummarizeRejections(ranking));
+            }
+            return;
+        }
+
+        var kill = new PendingKill(++_killSeq, decision, level, memory, psi, victim, t0, _options.DryRun) { SubmitTimestamp = Stopwatch.GetTimestamp() };
+        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
+            kill.Id, ReasonName(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
+            decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
+            victim.Pid, victim.Comm, victim.OomScoreAdj, victim.RssBytes / 1024);
+        _inFlight = kill;
+        if (!_reaper.TrySubmit(victim, _options.DryRun, _options.Kill.TimeoutMs, result =>
+            {
+                kill.Result = result;
+                _completedKill = kill;
+                _wake.Signal();
+            }))
+        {
+            // Cannot happen while _inFlight guards submissions; say so loudly if it ever does.
+            _inFlight = null;
+            _log.LogError("Kill {KillId}: the reaper thread is busy; kill not attempted", kill.Id);
+        }
+    }
+
+    private void FinishKill(PendingKill kill, long now)
+    {
+        _inFlight = null;
+        var r = kill.Result!;
+        bool killed = r.Outcome == KillOutcome.Killed;
+        _policy.OnKillResult(kill.Decision, killed);
+        _metrics.KillDone(kill.Decision, kill.Victim, r, kill.DecisionToSignal(r));
+        var v = kill.Victim;
+        if (killed || r.Outcome == KillOutcome.DryRun)
+        {
+            _log.LogInformation(
+                "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj}; mode {ReapMode}{Fallback}, reap {ReapResult}; decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms{TimedOut}",
+                kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
+                v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, ReasonName(kill.Decision.Reason), kill.Decision.MinScoreAdj,
+                KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
+                r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : Killer.ErrnoName(r.ReapErrno),
+                kill.DecisionToSignal(r).TotalMilliseconds,
+                (r.TimeToReap ?? TimeSpan.Zero).TotalMilliseconds, (r.TimeToExit ?? TimeSpan.Zero).TotalMilliseconds,
+                r.TimedOut ? " (timed out waiting for exit)" : "");
+        }
+        else
+        {
+            _log.LogWarning("Kill {KillId} not done: pid {Pid} ({Comm}) {Outcome} (errno {Errno}); reason {Reason}",
+                kill.Id, v.Pid, v.Comm, r.Outcome, Killer.ErrnoName(r.SignalErrno), ReasonName(kill.Decision.Reason));
+        }
+        // Keep watching closely right after a kill: lmkd polls fast until pressure subsides.
+        _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
+        _pollIntervalMs = _options.Policy.PollShortMs;
+        if (r.Outcome == KillOutcome.DryRun)
+            _holdUntilMs = now + _options.Kill.TimeoutMs;
+    }
+
+    private void ApplyOptions(LmkdOptions next)
+    {
+        _options = next;
+        _rules = BuildRules(next);
+        _policy.UpdateOptions(next.Policy);
+        _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
+    }
+
+    internal static RankingRules BuildRules(LmkdOptions o) => new()
+    {
+        ProtectedUids = o.Protect.Uids,
+        ProtectedExePaths = o.Protect.ExePaths,
+        ProtectedCgroups = o.Protect.Cgroups,
+        PreferredUids = o.Prefer.Uids,
+        PreferredExePaths = o.Prefer.ExePaths,
+        PreferredCgroups = o.Prefer.Cgroups,
+    };
+
+    internal static List<PsiLevelConfig> BuildLevels(LmkdOptions o) =>
+        o.Psi.Levels.Select(l => new PsiLevelConfig(l.Name, l.Kind == "full" ? PsiKind.Full : PsiKind.Some, l.StallMs, l.WindowMs)).ToList();
+
+    /// <summary>Android's upper-case names, as operators know them from lmkd's logs.</summary>
+    public static string ReasonName(KillReason r) => r switch
+    {
+        KillReason.PressureAfterKill => "PRESSURE_AFTER_KILL",
+        KillReason.NotResponding => "NOT_RESPONDING",
+        KillReason.LowSwapAndThrashing => "LOW_SWAP_AND_THRASHING",
+        KillReason.LowMemAndSwap => "LOW_MEM_AND_SWAP",
+        KillReason.LowMemAndSwapUtil => "LOW_MEM_AND_SWAP_UTIL",
+        KillReason.LowMemAndThrashing => "LOW_MEM_AND_THRASHING",
+        KillReason.DirectReclAndThrashing => "DIRECT_RECL_AND_THRASHING",
+        KillReason.LowFilecacheAfterThrashing => "LOW_FILECACHE_AFTER_THRASHING",
+        KillReason.LowMem => "LOW_MEM",
+        _ => "NONE",
+    };
+
+    private static string SummarizeRejections(RankingResult ranking) =>
+        string.Join(", ", ranking.Rejected.GroupBy(r => r.Reason).Select(g => $"{g.Key}={g.Count()}"));
+
+    public void Dispose()
+    {
+        _reaper.Dispose();
+        _psi.Dispose();
+        _wake.Dispose();
+    }
+
+    private sealed class PendingKill(long id, KillDecision decision, PressureLevel level, MemorySnapshot memory, PsiSnapshot psi, ProcessInfo victim, long startTimestamp, bool dryRun)
+    {
+        public long Id { get; } = id;
+        public KillDecision Decision { get; } = decision;
+        public PressureLevel Level { get; } = level;
+        public MemorySnapshot Memory { get; } = memory;
+        public PsiSnapshot Psi { get; } = psi;
+        public ProcessInfo Victim { get; } = victim;
+        public long StartTimestamp { get; } = startTimestamp;
+        public bool DryRun { get; } = dryRun;
+        public long SubmitTimestamp { get; init; }
+        public KillResult? Result { get; set; }
+
+        /// <summary>Scan, ranking and hand-over to the reaper, plus the reaper's own time to the signal.</summary>
+        public TimeSpan DecisionToSignal(KillResult r) =>
+            Stopwatch.GetElapsedTime(StartTimestamp, SubmitTimestamp) + (r.TimeToSignal ?? TimeSpan.Zero);
+    }
+}

@@ -1,0 +1,69 @@
+using Lmkd.Configuration;
+using Lmkd.Policies;
+using Lmkd.ProcFs;
+
+namespace Lmkd.Daemon;
+
+/// <summary>
+/// What Lmkd watches and may kill: the whole machine, or one cgroup subtree. Resolves the files
+/// for either, on pure cgroup v2 hosts and on hybrid ones (v1 memory controller, v2 for PSI).
+/// </summary>
+public sealed class Scope : IDisposable
+{
+    public required string Description { get; init; }
+    public required string PressureFile { get; init; }
+    /// <summary>The cgroup path processes must be inside to be candidates, or null for the whole machine.</summary>
+    public string? CgroupPath { get; init; }
+    public required Func<MemorySnapshot> ReadMemory { get; init; }
+    public Func<long>? ReadOomKills { get; init; }
+    private IDisposable? _reader;
+
+    public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefixMatch(processCgroup, CgroupPath);
+
+    /// <summary>"/a" contains "/a" and "/a/b", never "/ab".</summary>
+    public static bool CgroupPrefixMatch(string path, string prefix)
+    {
+        if (prefix == "/")
+            return true;
+        prefix = prefix.TrimEnd('/');
+        return path.StartsWith(prefix, StringComparison.Ordinal) && (path.Length == prefix.Length || path[prefix.Length] == '/');
+    }
+
+    public static Scope Open(LmkdOptions options)
+    {
+        if (!options.Scope.IsCgroup)
+        {
+            var reader = new SystemMemoryReader(options.ProcRoot);
+            return new Scope
+            {
+                Description = "whole machine",
+                PressureFile = Path.Combine(options.ProcRoot, "pressure/memory"),
+                ReadMemory = reader.Read,
+                _reader = reader as IDisposable,
+            };
+        }
+
+        var rel = "/" + options.Scope.Cgroup!.Trim('/');
+        var paths = CgroupPaths.Resolve(options.CgroupRoot, rel);
+        if (paths.V2Dir is null || !Directory.Exists(paths.V2Dir))
+            throw new ScopeException($"Lmkd:Scope:Cgroup: no cgroup v2 directory for '{rel}' under {options.CgroupRoot}");
+        var pressure = Path.Combine(paths.V2Dir, "memory.pressure");
+        if (!File.Exists(pressure))
+            throw new ScopeException($"Lmkd:Scope:Cgroup: {pressure} does not exist (is PSI enabled?)");
+        var memReader = new CgroupMemoryReader(paths.V2Dir, paths.V1MemoryDir,
+            options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot);
+        return new Scope
+        {
+            Description = $"cgroup {rel} ({paths.Layout})",
+            PressureFile = pressure,
+            CgroupPath = rel,
+            ReadMemory = memReader.Read,
+            ReadOomKills = memReader.ReadOomKills,
+            _reader = memReader as IDisposable,
+        };
+    }
+
+    public void Dispose() => _reader?.Dispose();
+}
+
+public sealed class ScopeException(string message) : Exception(message);

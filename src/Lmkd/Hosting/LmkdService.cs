@@ -1,0 +1,140 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using Lmkd.Configuration;
+using Lmkd.Daemon;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Lmkd.Hosting;
+
+/// <summary>Where the running daemon's configuration came from, for reloads.</summary>
+public sealed record ConfigSource(string? File, string[] Switches, LmkdOptions Initial);
+
+/// <summary>
+/// The daemon as a hosted service: self-protection, the metrics endpoint, the monitor thread, READY=1
+/// once the monitors are armed, SIGHUP reloads, STOPPING=1 and a bounded stop.
+/// </summary>
+public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime lifetime, ILogger<LmkdService> log) : IHostedService, IDisposable
+{
+    private readonly ServiceNotifier _notifier = new();
+    private readonly LmkdMetrics _metrics = new();
+    private LmkdOptions _options = source.Initial;
+    private Scope? _scope;
+    private MonitorLoop? _loop;
+    private MetricServer? _server;
+    private PosixSignalRegistration? _sighup;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var self = SelfProtection.Apply(_options.SelfProtection, _options.ProcRoot);
+        log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; missing capabilities: {MissingCapabilities}",
+            self.OomScoreAdj, self.MemoryLock, self.MissingCapabilities);
+        log.LogInformation("Configuration from {ConfigFile}; dry run {DryRun}", source.File ?? "(defaults only)", _options.DryRun);
+
+        if (_options.Metrics.Enabled)
+            StartMetrics();
+
+        _scope = Scope.Open(_options);
+        _loop = new MonitorLoop(_options, _scope, _notifier, _metrics, log);
+        _loop.Stopped += OnLoopStopped;
+        _loop.Start();
+
+        _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true; // SIGHUP means reload, not hang-up
+            Reload();
+        });
+        _notifier.Ready($"watching {_scope.Description}, PSI {LmkdMetrics.TriggerModeName(_loop.TriggerMode)}, kill mode {KillModes.Name(_loop.ReapMode)}{(_options.DryRun ? ", dry run" : "")}");
+        log.LogInformation("Lmkd ready (pid {Pid})", Environment.ProcessId);
+        return Task.CompletedTask;
+    }
+
+    private void StartMetrics()
+    {
+        LmkdOptionsValidator.TryParseListen(_options.Metrics.Listen, out var address, out int port);
+        if (!IPAddress.IsLoopback(address!))
+            log.LogWarning("Metrics are served on {Listen}, beyond this machine (Lmkd:Metrics:AllowNonLoopback=true)", _options.Metrics.Listen);
+        // HttpListener wants a literal host; "localhost" would answer 404 to requests sent to 127.0.0.1.
+        string host = address!.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
+        try
+        {
+            _server = new MetricServer(host, port, "metrics/", _metrics.Registry);
+            _server.Start();
+        }
+        catch (Exception e) when (e is HttpListenerException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            throw new ConfigException(new ConfigError("Lmkd:Metrics:Listen", $"cannot listen on {_options.Metrics.Listen}: {e.Message}"));
+        }
+        log.LogInformation("Metrics on http://{Listen}/metrics", _options.Metrics.Listen);
+    }
+
+    /// <summary>Re-read the configuration; a bad file is refused by key and the running options stay.</summary>
+    public void Reload()
+    {
+        _notifier.Reloading();
+        try
+        {
+            IConfigurationRoot config;
+            try
+            {
+                config = OptionsLoader.BuildConfiguration(source.File, source.Switches);
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or FormatException)
+            {
+                log.LogError("Reload refused: {ConfigFile} cannot be read ({Error}); keeping the running configuration", source.File, e.Message);
+                return;
+            }
+            var next = OptionsLoader.Load(config, out var errors);
+            if (next is null)
+            {
+                foreach (var e in errors)
+                    log.LogError("Reload refused: {Key}: {Error}; keeping the running configuration", e.Key, e.Message);
+                return;
+            }
+            if (next.Scope.Cgroup != _options.Scope.Cgroup || next.ProcRoot != _options.ProcRoot || next.CgroupRoot != _options.CgroupRoot)
+                log.LogWarning("Reload: Lmkd:Scope, ProcRoot and CgroupRoot changes take effect at the next restart");
+            if (LogSetup.TryParseLevel(next.Log.Level, out var level))
+                LogSetup.Level.MinimumLevel = level;
+            _options = next;
+            _loop?.Reload(next);
+        }
+        finally
+        {
+            _notifier.Ready("reloaded");
+        }
+    }
+
+    private void OnLoopStopped()
+    {
+        if (_loop?.FatalError is { } error)
+        {
+            Environment.ExitCode = 1;
+            _notifier.Status("failed: " + error);
+            lifetime.StopApplication();
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _notifier.Stopping();
+        _sighup?.Dispose();
+        _loop?.Stop(TimeSpan.FromMilliseconds(500));
+        _server?.Stop();
+        log.LogInformation("Lmkd stopped");
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        _loop?.Dispose();
+        _scope?.Dispose();
+        _server?.Dispose();
+    }
+}
+
+public sealed class ConfigException(ConfigError error) : Exception(error.ToString())
+{
+    public ConfigError Error { get; } = error;
+}
