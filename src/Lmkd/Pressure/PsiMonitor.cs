@@ -329,8 +329,8 @@ public sealed unsafe class PsiMonitor : IDisposable
             // Sleep in poll so the wake fd still interrupts us.
             Native.PollFd wake = new() { Fd = wakeFd, Events = Native.POLLIN };
             int rc = Native.Poll(wakeFd >= 0 ? &wake : null, wakeFd >= 0 ? 1u : 0u, sleepMs);
-            if (rc < 0 && Native.Errno is var errno && errno != Native.EINTR)
-                return WaitResult.Failed(errno);
+            if (rc < 0 && Native.Errno is var pollErrno && pollErrno != Native.EINTR)
+                return WaitResult.Failed(pollErrno);
             if (rc > 0)
                 return (wake.REvents & Native.POLLIN) != 0 ? WaitResult.Woken : WaitResult.Failed(0);
         }
