@@ -22,11 +22,13 @@ public static class PsiParser
 
         while (!content.IsEmpty)
         {
+            // The kernel ends every line with a newline; a line without one was cut off (even "total=12" could
+            // be the start of "total=12345"), so it is truncation, not data.
             int eol = content.IndexOf((byte)'\n');
-            // A line without its newline is accepted only if it is complete (ends in the total's digits):
-            // TryParseLine rejects a cut-off line because each field must be present.
-            ReadOnlySpan<byte> line = eol < 0 ? content : content[..eol];
-            content = eol < 0 ? default : content[(eol + 1)..];
+            if (eol < 0)
+                return false;
+            ReadOnlySpan<byte> line = content[..eol];
+            content = content[(eol + 1)..];
             if (line.IsEmpty)
                 continue;
 
