@@ -13,7 +13,10 @@ public enum WaitStatus
     Woken,
     /// <summary>The watched cgroup was removed (POLLERR and reads fail with ENODEV). Final.</summary>
     ScopeGone,
-    /// <summary>poll or read failed otherwise; <see cref="WaitResult.Errno"/> says how (0: POLLERR/POLLNVAL alone).</summary>
+    /// <summary>
+    /// poll or read failed otherwise; <see cref="WaitResult.Errno"/> says how (0: POLLERR/POLLNVAL without
+    /// ENODEV, or unparsable content). It may repeat: the caller should back off or re-arm, not loop tightly.
+    /// </summary>
     Error,
 }
 

@@ -14,6 +14,7 @@ public class PsiKernelTests
     {
         using var m = new PsiMonitor(SystemMemory, [new PsiLevelConfig("medium", PsiKind.Some, 70, 1000)]);
         m.Arm();
+        Console.WriteLine(m.Description);
         var level = m.Levels[0];
         // Here (no CAP_SYS_RESOURCE) the kernel wants multiples of 2 s; with the capability 1 s stays.
         if (m.Mode == TriggerMode.WidenedTrigger)
