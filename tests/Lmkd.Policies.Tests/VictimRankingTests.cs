@@ -363,4 +363,27 @@ public class VictimRankingTests
             Assert.All(ranked.Ranked, p => Assert.True(p.OomScoreAdj >= minAdj && p.WeightBytes > 0));
         }
     }
+
+    [Fact]
+    public void PickDoesNotAllocate()
+    {
+        var rules = new RankingRules
+        {
+            ProtectedUids = [0],
+            ProtectedExePaths = ["/usr/sbin/*", "/opt/**/db"],
+            ProtectedCgroups = ["/system.slice"],
+            PreferredCgroups = ["/batch.slice"],
+        };
+        var candidates = Enumerable.Range(2, 300)
+            .Select(i => P(i, adj: i % 1001, rssMiB: i % 7, cgroup: i % 3 == 0 ? "/batch.slice/x" : "/user.slice/y",
+                exe: i % 5 == 0 ? "/opt/a/b/db" : "/usr/bin/app"))
+            .ToArray();
+        VictimRanking.Pick(candidates, 100, rules, SelfPid); // warm up
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var victim = VictimRanking.Pick(candidates, 100, rules, SelfPid);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(VictimRanking.Rank(candidates, 100, rules, SelfPid).Victim, victim);
+        Assert.NotNull(victim);
+    }
 }
