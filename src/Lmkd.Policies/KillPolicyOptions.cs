@@ -1,0 +1,110 @@
+namespace Lmkd.Policies;
+
+/// <summary>
+/// Tunables of <see cref="KillPolicy"/>. Defaults are Android lmkd's; each property names the
+/// Android property (or lmkd constant) it stands for, so operators can carry their tuning over.
+/// </summary>
+public sealed record KillPolicyOptions
+{
+    /// <summary>Android lmkd's own oom_score_adj of a perceptible app (PERCEPTIBLE_APP_ADJ).</summary>
+    public const int PerceptibleAppAdj = 200;
+
+    public static KillPolicyOptions Default { get; } = new();
+
+    /// <summary>
+    /// ro.lmk.thrashing_limit: refaulted file pages, as a percentage of the file LRU, above which
+    /// the page cache counts as thrashing. May exceed 100 (refaults can outnumber the cache).
+    /// </summary>
+    public int ThrashingLimitPct { get; init; } = 100;
+
+    /// <summary>
+    /// ro.lmk.thrashing_limit_decay: after each thrashing kill the current limit is cut by this
+    /// percentage, so kills continue while thrashing persists; restored after each reset interval.
+    /// </summary>
+    public int ThrashingLimitDecayPct { get; init; } = 10;
+
+    /// <summary>
+    /// ro.lmk.thrashing_limit_critical: thrashing at or above this lets thrashing kills reach
+    /// perceptible processes (lmkd's default is twice the thrashing limit).
+    /// </summary>
+    public int ThrashingCriticalPct { get; init; } = 200;
+
+    /// <summary>ro.lmk.swap_free_low_percentage: swap counts as low below this percentage of swap free. 0 disables.</summary>
+    public int SwapFreeLowPercentage { get; init; } = 10;
+
+    /// <summary>
+    /// ro.lmk.swap_util_max: kill when memory is low and more than this percentage of swappable
+    /// memory is already in swap. 100 disables this reason.
+    /// </summary>
+    public int SwapUtilMaxPct { get; init; } = 100;
+
+    /// <summary>ro.lmk.filecache_min_kb: after thrashing, keep killing while the file cache is below this. 0 disables.</summary>
+    public long FilecacheMinKb { get; init; }
+
+    /// <summary>
+    /// ro.lmk.lowmem_min_oom_score: the lowest oom_score_adj a plain low-memory kill may reach
+    /// (default PREVIOUS_APP_ADJ + 1). Clamped by <see cref="EffectiveLowMemMinScoreAdj"/>.
+    /// </summary>
+    public int LowMemMinScoreAdj { get; init; } = 701;
+
+    /// <summary>ro.lmk.pressure_after_kill_min_score: the lowest oom_score_adj a kill may reach when a kill did not lift free memory above the min watermark.</summary>
+    public int PressureAfterKillMinScoreAdj { get; init; }
+
+    /// <summary>
+    /// PERCEPTIBLE_APP_ADJ + 1: the floor lmkd uses when it "does not kill perceptible apps"
+    /// (moderate thrashing, low but not critical memory).
+    /// </summary>
+    public int PerceptibleMinScoreAdj { get; init; } = PerceptibleAppAdj + 1;
+
+    /// <summary>THRASHING_RESET_INTERVAL_MS: length of one thrashing measurement window.</summary>
+    public int ThrashingResetIntervalMs { get; init; } = 1000;
+
+    /// <summary>PSI_POLL_PERIOD_SHORT_MS: poll interval while killing or when swap is low.</summary>
+    public int PollShortMs { get; init; } = 10;
+
+    /// <summary>PSI_POLL_PERIOD_LONG_MS: poll interval otherwise, while an episode lasts.</summary>
+    public int PollLongMs { get; init; } = 100;
+
+    /// <summary>
+    /// The min adj of a plain low-memory kill. lmkd never lets it reach perceptible apps, whatever
+    /// ro.lmk.lowmem_min_oom_score says: free memory alone is not reason enough for that.
+    /// </summary>
+    public int EffectiveLowMemMinScoreAdj => Math.Max(LowMemMinScoreAdj, PerceptibleAppAdj + 1);
+
+    /// <summary>One entry per invalid property: its name and the accepted range.</summary>
+    public IEnumerable<(string Key, string Error)> Validate()
+    {
+        if (!InRange(ThrashingLimitPct, 0, 10000))
+            yield return (nameof(ThrashingLimitPct), Range(ThrashingLimitPct, "0..10000"));
+        if (!InRange(ThrashingLimitDecayPct, 0, 100))
+            yield return (nameof(ThrashingLimitDecayPct), Range(ThrashingLimitDecayPct, "0..100"));
+        if (!InRange(ThrashingCriticalPct, 0, 10000))
+            yield return (nameof(ThrashingCriticalPct), Range(ThrashingCriticalPct, "0..10000"));
+        if (!InRange(SwapFreeLowPercentage, 0, 100))
+            yield return (nameof(SwapFreeLowPercentage), Range(SwapFreeLowPercentage, "0..100"));
+        if (!InRange(SwapUtilMaxPct, 0, 100))
+            yield return (nameof(SwapUtilMaxPct), Range(SwapUtilMaxPct, "0..100"));
+        if (FilecacheMinKb < 0)
+            yield return (nameof(FilecacheMinKb), Range(FilecacheMinKb, "0 or more"));
+        if (!InRange(LowMemMinScoreAdj, -1000, 1000))
+            yield return (nameof(LowMemMinScoreAdj), AdjRange(LowMemMinScoreAdj));
+        if (!InRange(PressureAfterKillMinScoreAdj, -1000, 1000))
+            yield return (nameof(PressureAfterKillMinScoreAdj), AdjRange(PressureAfterKillMinScoreAdj));
+        if (!InRange(PerceptibleMinScoreAdj, -1000, 1000))
+            yield return (nameof(PerceptibleMinScoreAdj), AdjRange(PerceptibleMinScoreAdj));
+        if (ThrashingResetIntervalMs <= 0)
+            yield return (nameof(ThrashingResetIntervalMs), Range(ThrashingResetIntervalMs, "more than 0 ms"));
+        if (PollShortMs <= 0)
+            yield return (nameof(PollShortMs), Range(PollShortMs, "more than 0 ms"));
+        if (PollLongMs <= 0)
+            yield return (nameof(PollLongMs), Range(PollLongMs, "more than 0 ms"));
+    }
+
+    private static bool InRange(long value, long min, long max) => value >= min && value <= max;
+
+    private static string Range(long value, string accepted) => $"{value} is out of range: accepted {accepted}";
+
+    // -1000 is accepted as a value but is the kernel's "never kill": such a floor reaches nothing more.
+    private static string AdjRange(long value) =>
+        $"{value} is out of range: accepted -1000..1000 (an oom_score_adj; -1000 itself is never killable)";
+}

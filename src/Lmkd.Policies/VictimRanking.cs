@@ -1,0 +1,143 @@
+namespace Lmkd.Policies;
+
+/// <summary>
+/// Chooses which process to kill for a decision. Order, as Android lmkd kills: operator-preferred
+/// processes first, then the highest oom_score_adj, then the heaviest (RSS + swap) within it; ties
+/// go to the younger process (it has lost less work), then to the higher pid, so the choice is
+/// deterministic.
+/// </summary>
+public static class VictimRanking
+{
+    /// <summary>Ranks every candidate and says why each rejected one was passed over. Rejected are sorted by pid.</summary>
+    public static RankingResult Rank(IReadOnlyList<ProcessInfo> candidates, int minScoreAdj, RankingRules rules, int selfPid)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(rules);
+
+        var eligible = new List<(ProcessInfo Process, bool Preferred)>(candidates.Count);
+        var rejected = new List<RejectedCandidate>();
+        for (int i = 0; i < candidates.Count; i++)
+        {
+            var p = candidates[i];
+            var reason = Exclude(p, minScoreAdj, rules, selfPid);
+            if (reason == ExclusionReason.None)
+                eligible.Add((p, IsPreferred(p, rules)));
+            else
+                rejected.Add(new RejectedCandidate(p, reason));
+        }
+
+        eligible.Sort(static (a, b) => Compare(a.Process, a.Preferred, b.Process, b.Preferred));
+        rejected.Sort(static (a, b) => a.Process.Pid.CompareTo(b.Process.Pid));
+
+        var ranked = new ProcessInfo[eligible.Count];
+        for (int i = 0; i < ranked.Length; i++)
+            ranked[i] = eligible[i].Process;
+        return new RankingResult(ranked, rejected, minScoreAdj);
+    }
+
+    /// <summary>
+    /// The victim <see cref="Rank"/> would put first, found in one pass without building lists:
+    /// the hot path while memory is short.
+    /// </summary>
+    public static ProcessInfo? Pick(IReadOnlyList<ProcessInfo> candidates, int minScoreAdj, RankingRules rules, int selfPid)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(rules);
+
+        ProcessInfo? best = null;
+        bool bestPreferred = false;
+        for (int i = 0; i < candidates.Count; i++)
+        {
+            var p = candidates[i];
+            if (Exclude(p, minScoreAdj, rules, selfPid) != ExclusionReason.None)
+                continue;
+            bool preferred = IsPreferred(p, rules);
+            if (best is null || Compare(p, preferred, best, bestPreferred) < 0)
+            {
+                best = p;
+                bestPreferred = preferred;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Why <paramref name="p"/> may not be killed, or None. When several reasons apply the most
+    /// fundamental wins: identity and state first, then the kernel's own opt-out, then the
+    /// operator's protections, then this decision's reach, then whether killing would free anything.
+    /// Protections are checked before preferences are ever looked at, so protection always wins.
+    /// </summary>
+    internal static ExclusionReason Exclude(ProcessInfo p, int minScoreAdj, RankingRules rules, int selfPid)
+    {
+        if (p.Pid == 1)
+            return ExclusionReason.Init;
+        if (p.Pid == selfPid)
+            return ExclusionReason.Self;
+        if (p.IsKernelThread)
+            return ExclusionReason.KernelThread;
+        if (p.State is 'Z' or 'X')
+            return ExclusionReason.Zombie;
+        if (p.OomScoreAdj == -1000)
+            return ExclusionReason.OomDisabled;
+        if (Contains(rules.ProtectedUids, p.Uid))
+            return ExclusionReason.ProtectedUid;
+        if (AnyGlobMatches(rules.ProtectedExePaths, p.ExePath))
+            return ExclusionReason.ProtectedExe;
+        if (AnyPrefixCovers(rules.ProtectedCgroups, p.CgroupPath))
+            return ExclusionReason.ProtectedCgroup;
+        if (p.OomScoreAdj < minScoreAdj)
+            return ExclusionReason.BelowMinScoreAdj;
+        if (p.WeightBytes <= 0)
+            return ExclusionReason.NoMemory;
+        return ExclusionReason.None;
+    }
+
+    internal static bool IsPreferred(ProcessInfo p, RankingRules rules) =>
+        Contains(rules.PreferredUids, p.Uid)
+        || AnyGlobMatches(rules.PreferredExePaths, p.ExePath)
+        || AnyPrefixCovers(rules.PreferredCgroups, p.CgroupPath);
+
+    /// <summary>Negative when <paramref name="a"/> should be killed before <paramref name="b"/>.</summary>
+    internal static int Compare(ProcessInfo a, bool aPreferred, ProcessInfo b, bool bPreferred)
+    {
+        if (aPreferred != bPreferred)
+            return aPreferred ? -1 : 1;
+        int c = b.OomScoreAdj.CompareTo(a.OomScoreAdj);
+        if (c != 0)
+            return c;
+        c = b.WeightBytes.CompareTo(a.WeightBytes);
+        if (c != 0)
+            return c;
+        c = b.StartTime.CompareTo(a.StartTime);
+        if (c != 0)
+            return c;
+        return b.Pid.CompareTo(a.Pid);
+    }
+
+    // Indexed loops: foreach over an interface would box an enumerator on every call.
+    private static bool Contains(IReadOnlyList<uint> uids, uint uid)
+    {
+        for (int i = 0; i < uids.Count; i++)
+            if (uids[i] == uid)
+                return true;
+        return false;
+    }
+
+    private static bool AnyGlobMatches(IReadOnlyList<string> globs, string? exePath)
+    {
+        if (exePath is null)
+            return false; // unknown exe: neither protected nor preferred by path
+        for (int i = 0; i < globs.Count; i++)
+            if (PathGlob.IsMatch(globs[i], exePath))
+                return true;
+        return false;
+    }
+
+    private static bool AnyPrefixCovers(IReadOnlyList<string> prefixes, string cgroupPath)
+    {
+        for (int i = 0; i < prefixes.Count; i++)
+            if (CgroupPrefix.Covers(prefixes[i], cgroupPath))
+                return true;
+        return false;
+    }
+}
