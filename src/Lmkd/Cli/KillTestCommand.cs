@@ -40,14 +40,22 @@ public static class KillTestCommand
         {
             string a = args[i];
             string? v = i + 1 < args.Length ? args[i + 1] : null;
-            bool ok = a switch
+            bool ok;
+            if (a == "--json")
             {
-                "--json" => json = true,
-                "--mb" => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out mb) && mb > 0 && ++i > 0,
-                "--timeout-ms" => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out timeoutMs) && timeoutMs > 0 && ++i > 0,
-                "--mode" => TryParseMode(v, out forced) && ++i > 0,
-                _ => false,
-            };
+                ok = json = true;
+            }
+            else
+            {
+                ok = a switch
+                {
+                    "--mb" => TryPositive(v, out mb),
+                    "--timeout-ms" => TryPositive(v, out timeoutMs),
+                    "--mode" => TryParseMode(v, out forced),
+                    _ => false,
+                };
+                i++; // the value
+            }
             if (!ok)
             {
                 stderr.WriteLine($"lmkd kill-test: bad argument '{a}'{(v is null ? "" : $" '{v}'")}");
@@ -77,7 +85,16 @@ public static class KillTestCommand
                 return 1;
             }
 
-            ProcessInfo victim = ReadVictim(child.Id);
+            ProcessInfo victim;
+            try
+            {
+                victim = ReadVictim(child.Id);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"lmkd kill-test: cannot read the child's /proc files: {e.Message}");
+                return 1;
+            }
             var killer = new Killer(kernel, mode, ReadStartTime);
             KillResult r = killer.Kill(victim, dryRun: false, timeoutMs);
 
@@ -212,6 +229,9 @@ public static class KillTestCommand
             rest = rest[end..];
         }
     }
+
+    private static bool TryPositive(string? s, out int value) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value > 0;
 
     private static bool TryParseMode(string? s, out ReapMode? mode)
     {
