@@ -18,8 +18,11 @@ internal static unsafe partial class Native
     public const long SYS_pidfd_open = 434;
     public const long SYS_process_mrelease = 448;
 
-    public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EBADF = 9, EAGAIN = 11, EBUSY = 16,
-        ENODEV = 19, EINVAL = 22, ENOSYS = 38, EOPNOTSUPP = 95;
+    public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EBADF = 9, EAGAIN = 11, ENOMEM = 12,
+        EACCES = 13, EFAULT = 14, EBUSY = 16, ENODEV = 19, EINVAL = 22, EMFILE = 24, ENOSYS = 38, EOPNOTSUPP = 95;
+
+    /// <summary>process_mrelease flag (not yet upstream): send SIGKILL to every sharer of the mm, then reap it.</summary>
+    public const uint PROCESS_MRELEASE_REAP_KILL = 1u << 0;
 
     public const int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
 

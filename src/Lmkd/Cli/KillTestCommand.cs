@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Lmkd.Killing;
+using Lmkd.Linux;
+using Lmkd.Policies;
+
+namespace Lmkd.Cli;
+
+/// <summary>
+/// <c>lmkd kill-test</c>: proves the kill path on this kernel end to end with a throw-away child
+/// (this same binary running <c>hog</c>): probe REAP_KILL, kill the child through the real
+/// <see cref="Killer"/> with its identity check, and report mode, reap result and latencies.
+/// Needs nothing but this binary, so it also runs in a busybox-only VM.
+/// </summary>
+public static class KillTestCommand
+{
+    public const string Usage =
+        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reapkill|killthenreap|killonly] [--json]\n" +
+        "  Spawns 'lmkd hog --mb N' (default 32), kills it through the kill path and reports how.\n" +
+        "  --mode overrides the probed mode (e.g. reapkill on a kernel without it shows the fallback).\n" +
+        "  Exit 0 when the child died by SIGKILL, 1 otherwise, 2 on bad arguments.";
+
+    private const int ReadyTimeoutMs = 60_000; // generous: a JIT start under software emulation is slow
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, launcher: null);
+
+    /// <param name="launcher">Builds the child's start info from (mb, ready file); null = this binary's <c>hog</c>.
+    /// The child must write its pid to the ready file when it holds its memory.</param>
+    internal static int Run(string[] args, TextWriter stdout, TextWriter stderr, Func<int, string, ProcessStartInfo>? launcher)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        int mb = 32, timeoutMs = 5000;
+        bool json = false;
+        ReapMode? forced = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string? v = i + 1 < args.Length ? args[i + 1] : null;
+            bool ok;
+            if (a == "--json")
+            {
+                ok = json = true;
+            }
+            else
+            {
+                ok = a switch
+                {
+                    "--mb" => TryPositive(v, out mb),
+                    "--timeout-ms" => TryPositive(v, out timeoutMs),
+                    "--mode" => TryParseMode(v, out forced),
+                    _ => false,
+                };
+                i++; // the value
+            }
+            if (!ok)
+            {
+                stderr.WriteLine($"lmkd kill-test: bad argument '{a}'{(v is null ? "" : $" '{v}'")}");
+                stderr.WriteLine(Usage);
+                return 2;
+            }
+        }
+
+        var kernel = LinuxKernel.Instance;
+        ReapMode probed = ReapKillSupport.Probe(kernel, out int probeErrno);
+        ReapMode mode = forced ?? probed;
+        string release = ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
+
+        DirectoryInfo dir = Directory.CreateTempSubdirectory("lmkd-kill-test-");
+        string readyFile = Path.Combine(dir.FullName, "ready");
+        using var child = new Process { StartInfo = (launcher ?? DefaultChild)(mb, readyFile) };
+        child.StartInfo.RedirectStandardOutput = true; // keep the child's chatter out of our (JSON) output
+        child.StartInfo.RedirectStandardError = true;
+        child.StartInfo.UseShellExecute = false;
+        try
+        {
+            child.Start();
+            if (!WaitReady(child, readyFile))
+            {
+                string why = child.HasExited ? $"exited with {child.ExitCode}: {child.StandardError.ReadToEnd().Trim()}" : "not ready in time";
+                stderr.WriteLine($"lmkd kill-test: child {child.StartInfo.FileName} {why}");
+                return 1;
+            }
+
+            ProcessInfo victim;
+            try
+            {
+                victim = ReadVictim(child.Id);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"lmkd kill-test: cannot read the child's /proc files: {e.Message}");
+                return 1;
+            }
+            var killer = new Killer(kernel, mode, ReadStartTime);
+            KillResult r = killer.Kill(victim, dryRun: false, timeoutMs);
+
+            bool died = child.WaitForExit(timeoutMs);
+            int exitCode = died ? child.ExitCode : -1;
+            // .NET reports death by signal N as exit code 128 + N.
+            int exitSignal = exitCode > 128 ? exitCode - 128 : 0;
+            string? fallback = r.FallbackReason is { } fr ? $"REAP_KILL refused: {fr}"
+                : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {KillResult.ErrnoName(probeErrno)})"
+                : null;
+
+            var report = new Report(release, probeErrno, probed, forced, r, fallback, died, exitCode, exitSignal);
+            if (json)
+                WriteJson(stdout, report);
+            else
+                WriteText(stdout, report);
+            return died && exitSignal == Native.SIGKILL ? 0 : 1;
+        }
+        finally
+        {
+            // Our own child only: never leave it behind, whatever went wrong above.
+            try
+            {
+                if (!child.HasExited)
+                {
+                    child.Kill();
+                    child.WaitForExit();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Never started.
+            }
+            try
+            {
+                dir.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>This binary again, as <c>hog</c>: the apphost or AOT binary directly, or lmkd.dll under the dotnet host.</summary>
+    private static ProcessStartInfo DefaultChild(int mb, string readyFile)
+    {
+        string self = Environment.ProcessPath ?? "/proc/self/exe";
+        var psi = new ProcessStartInfo(self);
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "lmkd.dll"));
+        foreach (string a in new[] { "hog", "--mb", mb.ToString(CultureInfo.InvariantCulture), "--ready-file", readyFile, "--oom-score-adj", "1000" })
+            psi.ArgumentList.Add(a);
+        return psi;
+    }
+
+    private static bool WaitReady(Process child, string readyFile)
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(start).TotalMilliseconds < ReadyTimeoutMs)
+        {
+            if (File.Exists(readyFile))
+                return true;
+            if (child.WaitForExit(10))
+                return false;
+        }
+        return false;
+    }
+
+    private static ProcessInfo ReadVictim(int pid)
+    {
+        ulong startTime = ReadStartTime(pid) ?? 0;
+        long anon = 0, file = 0, shmem = 0, swap = 0;
+        foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = KiB(line);
+            else if (line.StartsWith("RssFile:", StringComparison.Ordinal)) file = KiB(line);
+            else if (line.StartsWith("RssShmem:", StringComparison.Ordinal)) shmem = KiB(line);
+            else if (line.StartsWith("VmSwap:", StringComparison.Ordinal)) swap = KiB(line);
+        }
+        return new ProcessInfo
+        {
+            Pid = pid, StartTime = startTime, Comm = ReadTrimmed($"/proc/{pid}/comm") ?? "",
+            RssAnonBytes = anon, RssFileBytes = file, RssShmemBytes = shmem, SwapBytes = swap,
+        };
+
+        static long KiB(string line)
+        {
+            // "RssAnon:\t   32768 kB"
+            ReadOnlySpan<char> s = line.AsSpan(line.IndexOf(':') + 1).Trim();
+            int sp = s.IndexOf(' ');
+            return long.TryParse(sp < 0 ? s : s[..sp], NumberStyles.None, CultureInfo.InvariantCulture, out long kb) ? kb * 1024 : 0;
+        }
+    }
+
+    /// <summary>
+    /// Field 22 of /proc/&lt;pid&gt;/stat (start time in clock ticks), or null when the process is gone
+    /// or the file is unreadable. comm (field 2) may hold spaces and ')', so fields are counted
+    /// from the LAST ')'.
+    /// </summary>
+    internal static ulong? ReadStartTime(int pid)
+    {
+        byte[] stat;
+        try
+        {
+            stat = File.ReadAllBytes($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null; // ENOENT/ESRCH: gone, a normal outcome
+        }
+        return ParseStartTime(stat);
+    }
+
+    internal static ulong? ParseStartTime(ReadOnlySpan<byte> stat)
+    {
+        int close = stat.LastIndexOf((byte)')');
+        if (close < 0)
+            return null;
+        ReadOnlySpan<byte> rest = stat[(close + 1)..];
+        // rest = " S ppid ...": field 3 is the first token after ')', so field 22 is token 19 (0-based).
+        for (int field = 3; ; field++)
+        {
+            rest = rest.TrimStart((byte)' ');
+            int end = rest.IndexOfAny((byte)' ', (byte)'\n');
+            ReadOnlySpan<byte> token = end < 0 ? rest : rest[..end];
+            if (token.IsEmpty)
+                return null; // truncated
+            if (field == 22)
+                return ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v : null;
+            if (end < 0)
+                return null;
+            rest = rest[end..];
+        }
+    }
+
+    private static bool TryPositive(string? s, out int value) =>
+        int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value > 0;
+
+    private static bool TryParseMode(string? s, out ReapMode? mode)
+    {
+        mode = s switch
+        {
+            "reapkill" => ReapMode.ReapKill,
+            "killthenreap" => ReapMode.KillThenReap,
+            "killonly" => ReapMode.KillOnly,
+            _ => null,
+        };
+        return mode is not null;
+    }
+
+    private static string? ReadTrimmed(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private sealed record Report(string Kernel, int ProbeErrno, ReapMode Probed, ReapMode? Forced, KillResult Kill,
+        string? Fallback, bool ChildExited, int ExitCode, int ExitSignal);
+
+    private static double Ms(TimeSpan t) => Math.Round(t.TotalMilliseconds, 3);
+
+    private static string SignalName(int sig) => sig switch
+    {
+        0 => "none",
+        Native.SIGKILL => "SIGKILL",
+        Native.SIGTERM => "SIGTERM",
+        _ => "SIG" + sig.ToString(CultureInfo.InvariantCulture),
+    };
+
+    private static void WriteText(TextWriter o, Report r)
+    {
+        KillResult k = r.Kill;
+        var c = CultureInfo.InvariantCulture;
+        o.WriteLine($"kernel:          {r.Kernel}");
+        o.WriteLine($"reap-kill probe: process_mrelease(-1, REAP_KILL) -> {KillResult.ErrnoName(r.ProbeErrno)} => {r.Probed}");
+        if (r.Forced is { } f)
+            o.WriteLine($"mode forced:     {f}");
+        o.WriteLine(string.Create(c, $"child:           pid {k.Victim.Pid} ({k.Victim.Comm}), rss {k.VictimRssBytes / 1048576.0:F1} MiB, swap {k.VictimSwapBytes / 1048576.0:F1} MiB"));
+        o.WriteLine($"outcome:         {k.Outcome}");
+        o.WriteLine($"mode used:       {k.ModeUsed}{(r.Fallback is null ? "" : $" (fallback: {r.Fallback})")}");
+        o.WriteLine($"signal:          {KillResult.ErrnoName(k.SignalErrno)}");
+        o.WriteLine($"reap:            {KillResult.ErrnoName(k.ReapErrno)}{(k.ReapErrno == Native.ESRCH ? " (victim already past exit_mm)" : "")}");
+        o.WriteLine(string.Create(c, $"time to signal:  {Ms(k.TimeToSignal)} ms"));
+        o.WriteLine(string.Create(c, $"time to reap:    {Ms(k.TimeToReap)} ms"));
+        o.WriteLine(string.Create(c, $"time to exit:    {Ms(k.TimeToExit)} ms{(k.TimedOut ? " (timed out)" : k.Exited ? "" : " (not seen)")}"));
+        o.WriteLine(r.ChildExited
+            ? $"child exit:      {SignalName(r.ExitSignal)} (exit code {r.ExitCode})"
+            : "child exit:      still alive after the timeout (killed by kill-test itself)");
+        o.WriteLine(string.Create(c, $"memory freed:    {k.VictimRssBytes / 1048576.0:F1} MiB (child RSS before the kill)"));
+    }
+
+    private static void WriteJson(TextWriter o, Report r)
+    {
+        KillResult k = r.Kill;
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("kernel", r.Kernel);
+            w.WriteNumber("probeErrno", r.ProbeErrno);
+            w.WriteString("probeErrnoName", KillResult.ErrnoName(r.ProbeErrno));
+            w.WriteString("probedMode", r.Probed.ToString());
+            if (r.Forced is { } f) w.WriteString("forcedMode", f.ToString()); else w.WriteNull("forcedMode");
+            w.WriteString("modeUsed", k.ModeUsed.ToString());
+            if (r.Fallback is { } fb) w.WriteString("fallbackReason", fb); else w.WriteNull("fallbackReason");
+            w.WriteNumber("pid", k.Victim.Pid);
+            w.WriteString("outcome", k.Outcome.ToString());
+            w.WriteString("signalErrno", KillResult.ErrnoName(k.SignalErrno));
+            w.WriteString("reapErrno", KillResult.ErrnoName(k.ReapErrno));
+            w.WriteNumber("timeToSignalMs", Ms(k.TimeToSignal));
+            w.WriteNumber("timeToReapMs", Ms(k.TimeToReap));
+            w.WriteNumber("timeToExitMs", Ms(k.TimeToExit));
+            w.WriteBoolean("exited", k.Exited);
+            w.WriteBoolean("timedOut", k.TimedOut);
+            w.WriteNumber("childExitCode", r.ExitCode);
+            w.WriteString("childExitSignal", SignalName(r.ExitSignal));
+            w.WriteNumber("childRssBytes", k.VictimRssBytes);
+            w.WriteNumber("childSwapBytes", k.VictimSwapBytes);
+            w.WriteEndObject();
+        }
+        o.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+}

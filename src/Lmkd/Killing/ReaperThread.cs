@@ -1,0 +1,91 @@
+using Lmkd.Policies;
+
+namespace Lmkd.Killing;
+
+/// <summary>
+/// Runs <see cref="Killer.Kill"/> on a dedicated thread, one request at a time, so the monitor
+/// thread never blocks in process_mrelease or in the wait for exit. Not the thread pool: under
+/// memory pressure its threads may not be there when needed. The thread stays busy until
+/// <c>onDone</c> has returned, so "not busy" means the last kill is fully reported.
+/// </summary>
+public sealed class ReaperThread : IDisposable
+{
+    private readonly Killer _killer;
+    private readonly Action<Exception>? _onError;
+    private readonly Thread _thread;
+    private readonly SemaphoreSlim _wake = new(0);
+    private int _busy;
+    private volatile bool _stopping;
+
+    // The one pending request, written by TrySubmit before the semaphore is released (a full fence).
+    private ProcessInfo? _victim;
+    private bool _dryRun;
+    private int _timeoutMs;
+    private Action<KillResult>? _onDone;
+
+    /// <param name="onError">Called on the reaper thread when a kill or its onDone throws; the thread keeps running.</param>
+    public ReaperThread(Killer killer, Action<Exception>? onError = null)
+    {
+        ArgumentNullException.ThrowIfNull(killer);
+        _killer = killer;
+        _onError = onError;
+        _thread = new Thread(Loop) { IsBackground = true, Name = "lmkd-reaper" };
+        _thread.Start();
+    }
+
+    public bool IsBusy => Volatile.Read(ref _busy) != 0;
+
+    /// <summary>Queues one kill; false while another is in flight (or after Dispose). onDone runs on the reaper thread.</summary>
+    public bool TrySubmit(ProcessInfo victim, bool dryRun, int timeoutMs, Action<KillResult> onDone)
+    {
+        ArgumentNullException.ThrowIfNull(victim);
+        ArgumentNullException.ThrowIfNull(onDone);
+        if (_stopping || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            return false;
+        _victim = victim;
+        _dryRun = dryRun;
+        _timeoutMs = timeoutMs;
+        _onDone = onDone;
+        _wake.Release();
+        return true;
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            _wake.Wait();
+            if (_stopping)
+                return;
+            ProcessInfo victim = _victim!;
+            Action<KillResult> onDone = _onDone!;
+            _victim = null;
+            _onDone = null;
+            try
+            {
+                onDone(_killer.Kill(victim, _dryRun, _timeoutMs));
+            }
+            catch (Exception e)
+            {
+                _onError?.Invoke(e);
+            }
+            finally
+            {
+                Volatile.Write(ref _busy, 0);
+            }
+        }
+    }
+
+    /// <summary>Stops the thread after the kill in flight (if any) has finished.</summary>
+    public void Dispose()
+    {
+        if (_stopping)
+            return;
+        _stopping = true;
+        // An idle thread wakes now; a busy one finishes its kill and then sees _stopping. A request
+        // that slipped in alongside is dropped without onDone: this is shutdown.
+        _wake.Release();
+        _thread.Join();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,30 @@
+using Lmkd.Linux;
+
+namespace Lmkd.Tests.Killing;
+
+/// <summary>An <see cref="IKernel"/> that records every call as a line and answers from settable results.</summary>
+internal sealed class FakeKernel : IKernel
+{
+    public const int Fd = 77;
+
+    public List<string> Calls { get; } = [];
+    public SysResult OpenResult { get; set; } = SysResult.Success(Fd);
+    public SysResult SignalResult { get; set; } = SysResult.Success();
+    /// <summary>Answers to process_mrelease by flags; missing flags answer 0.</summary>
+    public Dictionary<uint, SysResult> MreleaseResults { get; } = [];
+    public SysResult WaitResult { get; set; } = SysResult.Success(1);
+
+    public SysResult PidfdOpen(int pid) { Calls.Add($"pidfd_open {pid}"); return OpenResult; }
+
+    public SysResult PidfdSendSignal(int pidfd, int signal) { Calls.Add($"pidfd_send_signal {pidfd} {signal}"); return SignalResult; }
+
+    public SysResult ProcessMrelease(int pidfd, uint flags)
+    {
+        Calls.Add($"process_mrelease {pidfd} {flags}");
+        return MreleaseResults.TryGetValue(flags, out var r) ? r : SysResult.Success();
+    }
+
+    public SysResult WaitForExit(int pidfd, int timeoutMs) { Calls.Add($"wait {pidfd} {timeoutMs}"); return WaitResult; }
+
+    public SysResult Close(int fd) { Calls.Add($"close {fd}"); return SysResult.Success(); }
+}
