@@ -41,6 +41,7 @@ public sealed class MonitorLoop : IDisposable
     private long _pollUntilMs;
     private int _pollIntervalMs;
     private long _lastNoVictimLogMs = long.MinValue;
+    private long _lastPollErrorLogMs = long.MinValue;
     /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
     private long _holdUntilMs;
 
@@ -66,15 +67,18 @@ public sealed class MonitorLoop : IDisposable
         KillModes.TryParse(options.Kill.Mode, out var forced);
         ReapMode = forced ?? probed;
         _log.LogInformation("Kill mode {ReapMode} (probe process_mrelease(-1, REAP_KILL) gave {ProbeErrno}: {Probed}{Forced})",
-            KillModes.Name(ReapMode), Killer.ErrnoName(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
+            KillModes.Name(ReapMode), KillResult.ErrnoName(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
         _killer = new Killer(kernel, ReapMode, _scanner.ReadStartTime);
         _reaper = new ReaperThread(_killer);
         _metrics.SetReapMode(ReapMode, probed);
 
-        _psi = new PsiMonitor(scope.PressureFile, BuildLevels(options), options.Psi.SampleMinIntervalMs, options.Psi.SampleMaxIntervalMs);
+        _psi = new PsiMonitor(scope.PressureFile, BuildLevels(options), new PsiMonitorOptions
+        {
+            SampleMinIntervalMs = options.Psi.SampleMinIntervalMs,
+            SampleMaxIntervalMs = options.Psi.SampleMaxIntervalMs,
+        });
         _psi.Arm();
-        _log.LogInformation("Watching {Scope}: PSI {TriggerMode} on {PressureFile}: {Levels}",
-            scope.Description, _psi.Mode, scope.PressureFile, _psi.Describe());
+        _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, _psi.Mode, _psi.Description);
         _metrics.SetTriggerMode(_psi.Mode);
     }
 
@@ -126,7 +130,7 @@ public sealed class MonitorLoop : IDisposable
             var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd);
             now = Environment.TickCount64;
 
-            if (r.Woken)
+            if (r.Status == WaitStatus.Woken)
             {
                 _wake.Drain();
                 if (_stopRequested)
@@ -143,11 +147,22 @@ public sealed class MonitorLoop : IDisposable
                 }
                 continue;
             }
-            if (r.ScopeGone)
+            if (r.Status == WaitStatus.ScopeGone)
             {
                 FatalError = $"the watched scope is gone: {_scope.PressureFile} reports ENODEV (cgroup removed?)";
                 _log.LogCritical("{Error}", FatalError);
                 break;
+            }
+            if (r.Status == WaitStatus.Error)
+            {
+                // poll keeps failing while reads work: back off rather than spin, and say so now and then.
+                if (now - _lastPollErrorLogMs >= 10_000)
+                {
+                    _lastPollErrorLogMs = now;
+                    _log.LogError("Waiting on {PressureFile} failed (errno {Errno}); retrying", _scope.PressureFile, KillResult.ErrnoName(r.Errno));
+                }
+                Thread.Sleep(100);
+                continue;
             }
 
             var level = r.Level;
@@ -253,7 +268,7 @@ public sealed class MonitorLoop : IDisposable
                 kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
                 v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, ReasonName(kill.Decision.Reason), kill.Decision.MinScoreAdj,
                 KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
-                r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : Killer.ErrnoName(r.ReapErrno),
+                r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno),
                 kill.DecisionToSignal(r).TotalMilliseconds,
                 (r.TimeToReap ?? TimeSpan.Zero).TotalMilliseconds, (r.TimeToExit ?? TimeSpan.Zero).TotalMilliseconds,
                 r.TimedOut ? " (timed out waiting for exit)" : "");
@@ -261,7 +276,7 @@ public sealed class MonitorLoop : IDisposable
         else
         {
             _log.LogWarning("Kill {KillId} not done: pid {Pid} ({Comm}) {Outcome} (errno {Errno}); reason {Reason}",
-                kill.Id, v.Pid, v.Comm, r.Outcome, Killer.ErrnoName(r.SignalErrno), ReasonName(kill.Decision.Reason));
+                kill.Id, v.Pid, v.Comm, r.Outcome, KillResult.ErrnoName(r.SignalErrno), ReasonName(kill.Decision.Reason));
         }
         // Keep watching closely right after a kill: lmkd polls fast until pressure subsides.
         _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);

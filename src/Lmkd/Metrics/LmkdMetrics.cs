@@ -150,7 +150,7 @@ public sealed class LmkdMetrics
                 if (r.TimeToReap is { } reap) _signalToReap.Observe(reap.TotalSeconds);
                 if (r.TimeToExit is { } exit) _signalToExit.Observe(exit.TotalSeconds);
                 if (r.ReapErrno >= 0)
-                    _mrelease.WithLabels(KillModes.Name(r.ModeUsed), r.ReapErrno == 0 ? "ok" : Killer.ErrnoName(r.ReapErrno)).Inc();
+                    _mrelease.WithLabels(KillModes.Name(r.ModeUsed), r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno)).Inc();
                 break;
             case KillOutcome.DryRun: KillSkipped("dry_run"); break;
             case KillOutcome.Vanished: KillSkipped("vanished"); break;
