@@ -51,6 +51,12 @@ public readonly record struct ScanCounts(int Entries, int Returned, int Skipped,
 /// </summary>
 public sealed unsafe class ProcessScanner
 {
+    /// <summary>
+    /// Memory figures saturate here (1 EiB), not at long.MaxValue, so ProcessInfo's sums of four
+    /// fields (RssBytes, WeightBytes) cannot overflow on a hostile or corrupt status file.
+    /// </summary>
+    public const long MaxMemoryBytes = long.MaxValue / 8;
+
     private const int MaxSmallFile = 4096; // stat and oom_score_adj are a few hundred bytes at most
 
     private readonly byte[] _rootUtf8;
@@ -400,7 +406,7 @@ public sealed unsafe class ProcessScanner
 
         static long Kb(ReadOnlySpan<byte> rest) =>
             ProcParse.TryParseInt64Saturating(ProcParse.FirstToken(rest), out long kb) && kb >= 0
-                ? ProcParse.MultiplySaturating(kb, 1024) : 0;
+                ? Math.Min(ProcParse.MultiplySaturating(kb, 1024), MaxMemoryBytes) : 0;
     }
 
     /// <summary>
