@@ -1,0 +1,89 @@
+using Lmkd.Policies;
+
+namespace Lmkd.ProcFs;
+
+/// <summary>
+/// The whole machine's <see cref="MemorySnapshot"/> from /proc/meminfo, /proc/vmstat and
+/// /proc/zoneinfo. meminfo and vmstat stay open and are re-read with pread; zoneinfo's watermarks
+/// change only when an operator retunes vm.min_free_kbytes or memory is hot-plugged, so it is
+/// re-read at most once per <see cref="ZoneInfoRefreshMs"/>. Read() allocates nothing once warm.
+/// Not thread-safe: the monitor thread owns it.
+/// </summary>
+public sealed class SystemMemoryReader : IDisposable
+{
+    public const long ZoneInfoRefreshMs = 60_000;
+
+    private static readonly Func<long> DefaultClock = static () => Environment.TickCount64;
+
+    private readonly ProcFile _meminfo;
+    private readonly ProcFile _vmstat;
+    private readonly ProcFile _zoneinfo;
+    private readonly Func<long> _clockMs;
+    private readonly long _pageSizeBytes;
+    private long _zoneInfoReadAtMs;
+    private bool _zoneInfoRead;
+
+    /// <param name="procRoot">/proc, or a fixture directory holding meminfo, vmstat and zoneinfo.</param>
+    /// <param name="clockMs">Monotonic milliseconds; defaults to Environment.TickCount64.</param>
+    /// <param name="pageSizeBytes">Defaults to the running system's page size.</param>
+    public SystemMemoryReader(string procRoot = "/proc", Func<long>? clockMs = null, long pageSizeBytes = 0)
+    {
+        _clockMs = clockMs ?? DefaultClock;
+        _pageSizeBytes = pageSizeBytes > 0 ? pageSizeBytes : Environment.SystemPageSize;
+        _meminfo = ProcFile.Open(Path.Combine(procRoot, "meminfo"));
+        _vmstat = ProcFile.Open(Path.Combine(procRoot, "vmstat"), 8192);
+        _zoneinfo = ProcFile.Open(Path.Combine(procRoot, "zoneinfo"), 16384);
+    }
+
+    /// <summary>The watermarks from the last zoneinfo read (unknown before the first Read).</summary>
+    public Watermarks Watermarks { get; private set; }
+
+    public MemoryAndCounters ReadDetailed()
+    {
+        var mem = MemInfo.Parse(_meminfo.ReadOrThrow());
+        var vm = VmStat.Parse(_vmstat.ReadOrThrow());
+        long now = _clockMs();
+        if (!_zoneInfoRead || now - _zoneInfoReadAtMs >= ZoneInfoRefreshMs)
+        {
+            Watermarks = ZoneInfo.ComputeWatermarks(_zoneinfo.ReadOrThrow(), _pageSizeBytes);
+            _zoneInfoReadAtMs = now;
+            _zoneInfoRead = true;
+        }
+        return new MemoryAndCounters(mem, vm);
+    }
+
+    /// <summary>Reads the current snapshot. Throws IOException only when a system file cannot be read.</summary>
+    public MemorySnapshot Read()
+    {
+        var (mem, vm) = ReadDetailed();
+        return ToSnapshot(mem, vm, Watermarks, _pageSizeBytes);
+    }
+
+    /// <summary>The mapping from meminfo/vmstat/zoneinfo figures to the policy's snapshot.</summary>
+    public static MemorySnapshot ToSnapshot(in MemInfo mem, in VmStat vm, Watermarks watermarks, long pageSizeBytes) => new()
+    {
+        TotalKb = mem.MemTotalKb,
+        // CMA pages serve only movable allocations: lmkd does not count them as free.
+        FreeKb = Math.Max(0, mem.MemFreeKb - mem.CmaFreeKb),
+        AvailableKb = mem.MemAvailableKb,
+        SwapTotalKb = mem.SwapTotalKb,
+        SwapFreeKb = mem.SwapFreeKb,
+        AnonKb = mem.ActiveAnonKb + mem.InactiveAnonKb,
+        ShmemKb = mem.ShmemKb,
+        FileLruKb = mem.ActiveFileKb + mem.InactiveFileKb,
+        RefaultFileKb = vm.WorkingsetRefaultFile < 0 ? 0 : ZoneInfo.PagesToKb(vm.WorkingsetRefaultFile, pageSizeBytes),
+        PgscanKswapd = vm.PgscanKswapd,
+        PgscanDirect = vm.PgscanDirect,
+        Watermarks = watermarks,
+    };
+
+    public void Dispose()
+    {
+        _meminfo.Dispose();
+        _vmstat.Dispose();
+        _zoneinfo.Dispose();
+    }
+}
+
+/// <summary>The parsed files behind one system snapshot (for logs and metrics that want more than the snapshot).</summary>
+public readonly record struct MemoryAndCounters(MemInfo MemInfo, VmStat VmStat);

@@ -1,0 +1,294 @@
+using Lmkd.Policies;
+using Lmkd.ProcFs;
+
+namespace Lmkd.Tests.ProcFs;
+
+public class MemoryReaderFixtureTests
+{
+    /// <summary>An independent, naive reading of a "Key: value" file to check the span parser against.</summary>
+    private static long Field(string file, string key)
+    {
+        foreach (var line in File.ReadAllLines(Fixtures.Path(file)))
+        {
+            var parts = line.Split([':', ' '], 2);
+            if (parts[0] == key)
+                return long.Parse(parts[1].Trim().Split(' ')[0]);
+        }
+        throw new KeyNotFoundException(key);
+    }
+
+    [Fact]
+    public void MemInfo_matches_a_naive_reading_of_a_real_capture()
+    {
+        var m = MemInfo.Parse(Fixtures.Bytes("system/meminfo"));
+        Assert.Equal(Field("system/meminfo", "MemTotal"), m.MemTotalKb);
+        Assert.Equal(Field("system/meminfo", "MemFree"), m.MemFreeKb);
+        Assert.Equal(Field("system/meminfo", "MemAvailable"), m.MemAvailableKb);
+        Assert.Equal(2048, m.CmaFreeKb);
+        Assert.Equal(Field("system/meminfo", "SwapTotal"), m.SwapTotalKb);
+        Assert.Equal(Field("system/meminfo", "Active(anon)"), m.ActiveAnonKb);
+        Assert.Equal(Field("system/meminfo", "Inactive(anon)"), m.InactiveAnonKb);
+        Assert.Equal(Field("system/meminfo", "Active(file)"), m.ActiveFileKb);
+        Assert.Equal(Field("system/meminfo", "Inactive(file)"), m.InactiveFileKb);
+        Assert.Equal(Field("system/meminfo", "Shmem"), m.ShmemKb);
+    }
+
+    [Fact]
+    public void MemInfo_truncated_huge_and_empty()
+    {
+        var t = MemInfo.Parse(Fixtures.Bytes("meminfo-truncated"));
+        Assert.Equal(24684092, t.MemTotalKb);
+        Assert.Equal(2429, t.MemFreeKb);
+        Assert.Equal(0, t.MemAvailableKb);
+
+        var h = MemInfo.Parse(Fixtures.Bytes("meminfo-huge"));
+        Assert.Equal(long.MaxValue, h.MemTotalKb);
+        Assert.Equal(long.MaxValue, h.MemFreeKb);
+        Assert.Equal(0, h.MemAvailableKb);
+        Assert.Equal(0, h.SwapTotalKb);
+
+        Assert.False(MemInfo.Parse(""u8).IsValid);
+    }
+
+    [Fact]
+    public void VmStat_prefers_workingset_refault_file()
+    {
+        var v = VmStat.Parse(Fixtures.Bytes("system/vmstat"));
+        Assert.Equal(Field("system/vmstat", "workingset_refault_file"), v.WorkingsetRefaultFile);
+        Assert.Equal(Field("system/vmstat", "pgscan_kswapd"), v.PgscanKswapd);
+        Assert.Equal(Field("system/vmstat", "pgscan_direct"), v.PgscanDirect);
+        Assert.Equal(Field("system/vmstat", "nr_free_pages"), v.NrFreePages);
+        Assert.Equal(Field("system/vmstat", "nr_active_file"), v.NrActiveFile);
+        Assert.Equal(Field("system/vmstat", "nr_inactive_file"), v.NrInactiveFile);
+    }
+
+    [Fact]
+    public void VmStat_before_5_9_falls_back_to_workingset_refault()
+    {
+        var v = VmStat.Parse(Fixtures.Bytes("vmstat-pre59"));
+        Assert.Equal(4242, v.WorkingsetRefaultFile);
+        Assert.Equal(11, v.PgscanKswapd);
+        Assert.Equal(12, v.PgscanDirect);
+        Assert.Equal(1000, v.NrFreePages);
+        var empty = VmStat.Parse(""u8);
+        Assert.Equal(-1, empty.PgscanKswapd);
+        Assert.Equal(-1, empty.WorkingsetRefaultFile);
+    }
+
+    [Fact]
+    public void ZoneInfo_multinode_zones()
+    {
+        var zones = ZoneInfo.ParseZones(Fixtures.Bytes("zoneinfo-multinode"));
+        Assert.Equal(["DMA", "DMA32", "Normal", "Movable", "Normal", "Movable"], zones.Select(z => z.Name));
+        Assert.Equal([0, 0, 0, 0, 1, 1], zones.Select(z => z.Stats.Node));
+        var dma = zones[0].Stats;
+        Assert.Equal(3840, dma.Free);  // "pages free", not the per-node nr_free_pages
+        Assert.Equal(30, dma.High);     // not the per-cpu "high:" line
+        Assert.Equal(200, dma.MaxProtection);
+        Assert.Equal(3998, dma.Present);
+        Assert.Equal(3840, dma.Managed);
+    }
+
+    [Fact]
+    public void ZoneInfo_watermarks_sum_populated_zones_plus_their_max_protection()
+    {
+        // min: (10+200) + (1000+50) + 2000 + 4000 = 7260 pages; the empty Movable zones (one with
+        // a huge protection) do not count. 4 KiB pages.
+        var w = ZoneInfo.ComputeWatermarks(Fixtures.Bytes("zoneinfo-multinode"), 4096);
+        Assert.Equal(new Watermarks(7260 * 4, 9020 * 4, 10780 * 4), w);
+        var w64k = ZoneInfo.ComputeWatermarks(Fixtures.Bytes("zoneinfo-multinode"), 65536);
+        Assert.Equal(7260 * 64, w64k.MinKb);
+    }
+
+    [Fact]
+    public void ZoneInfo_truncated_and_empty()
+    {
+        var zones = ZoneInfo.ParseZones(Fixtures.Bytes("zoneinfo-truncated"));
+        Assert.Equal(2, zones.Count);
+        Assert.Equal(7, zones[1].Stats.MaxProtection);
+        Assert.Equal(0, zones[1].Stats.Present);
+        Assert.Equal(new Watermarks(15 * 4, 25 * 4, 35 * 4), ZoneInfo.ComputeWatermarks(Fixtures.Bytes("zoneinfo-truncated"), 4096));
+        Assert.False(ZoneInfo.ComputeWatermarks(""u8, 4096).IsKnown);
+        Assert.False(ZoneInfo.ComputeWatermarks("Node x, zone DMA\n  present 5\n"u8, 4096).IsKnown);
+    }
+
+    [Fact]
+    public void ZoneInfo_real_capture_is_known()
+    {
+        var w = ZoneInfo.ComputeWatermarks(Fixtures.Bytes("system/zoneinfo"), 4096);
+        Assert.True(w.IsKnown);
+        Assert.True(w.MinKb < w.LowKb && w.LowKb < w.HighKb);
+    }
+
+    [Fact]
+    public void SystemMemoryReader_maps_the_files_and_rereads_zoneinfo_at_most_once_a_minute()
+    {
+        using var dir = TempDir.CopyOf("system");
+        long now = 1_000;
+        using var reader = new SystemMemoryReader(dir.Root, () => now, 4096);
+        var s = reader.Read();
+        var mem = MemInfo.Parse(Fixtures.Bytes("system/meminfo"));
+        var vm = VmStat.Parse(Fixtures.Bytes("system/vmstat"));
+        Assert.Equal(mem.MemTotalKb, s.TotalKb);
+        Assert.Equal(mem.MemFreeKb - 2048, s.FreeKb);
+        Assert.Equal(mem.MemAvailableKb, s.AvailableKb);
+        Assert.Equal(mem.ActiveAnonKb + mem.InactiveAnonKb, s.AnonKb);
+        Assert.Equal(mem.ActiveFileKb + mem.InactiveFileKb, s.FileLruKb);
+        Assert.Equal(mem.ShmemKb, s.ShmemKb);
+        Assert.Equal(vm.WorkingsetRefaultFile * 4, s.RefaultFileKb);
+        Assert.Equal(vm.PgscanKswapd, s.PgscanKswapd);
+        Assert.Equal(ZoneInfo.ComputeWatermarks(Fixtures.Bytes("system/zoneinfo"), 4096), s.Watermarks);
+
+        // The files stay open: rewriting them in place is seen on the next read, except zoneinfo until 60 s pass.
+        File.WriteAllText(dir.PathOf("meminfo"), "MemTotal: 100 kB\nMemFree: 40 kB\n");
+        File.WriteAllBytes(dir.PathOf("zoneinfo"), Fixtures.Bytes("zoneinfo-multinode"));
+        now += 59_999;
+        s = reader.Read();
+        Assert.Equal(100, s.TotalKb);
+        Assert.Equal(40, s.FreeKb);
+        Assert.NotEqual(7260 * 4, s.Watermarks.MinKb);
+        now += 1;
+        Assert.Equal(7260 * 4, reader.Read().Watermarks.MinKb);
+    }
+
+    [Fact]
+    public void SystemMemoryReader_missing_files_throw_at_construction()
+    {
+        using var dir = new TempDir();
+        Assert.Throws<IOException>(() => new SystemMemoryReader(dir.Root));
+    }
+
+    [Fact]
+    public void CgroupPaths_recognises_the_layouts()
+    {
+        var v2 = CgroupPaths.Resolve(Fixtures.Path("cgroup-v2"), "/test.slice");
+        Assert.Equal(CgroupLayout.Unified, v2.Layout);
+        Assert.Equal(Fixtures.Path("cgroup-v2/test.slice"), v2.V2Directory);
+        Assert.Null(v2.V1MemoryDirectory);
+
+        var hybrid = CgroupPaths.Resolve(Fixtures.Path("cgroup-hybrid"), "test/");
+        Assert.Equal(CgroupLayout.Hybrid, hybrid.Layout);
+        Assert.Equal(Fixtures.Path("cgroup-hybrid/unified/test"), hybrid.V2Directory);
+        Assert.Equal(Fixtures.Path("cgroup-hybrid/memory/test"), hybrid.V1MemoryDirectory);
+
+        Assert.Equal(Fixtures.Path("cgroup-hybrid/memory"), CgroupPaths.Resolve(Fixtures.Path("cgroup-hybrid"), "/").V1MemoryDirectory);
+
+        using var legacy = new TempDir();
+        Directory.CreateDirectory(legacy.PathOf("memory"));
+        File.WriteAllText(legacy.PathOf("memory/memory.usage_in_bytes"), "0\n");
+        Assert.Equal(CgroupLayout.Legacy, CgroupPaths.Resolve(legacy.Root, "x").Layout);
+
+        using var none = new TempDir();
+        Assert.Equal(new CgroupLocation(CgroupLayout.None, null, null), CgroupPaths.Resolve(none.Root, "x"));
+    }
+
+    [Fact]
+    public void CgroupMemoryReader_v2()
+    {
+        using var reader = new CgroupMemoryReader(Fixtures.Path("cgroup-v2/test.slice"), procRoot: Fixtures.Path("system-swap"), pageSizeBytes: 4096);
+        Assert.False(reader.IsV1);
+        var s = reader.Read();
+        Assert.Equal(262144, s.TotalKb);
+        Assert.Equal(262144 - 102400, s.FreeKb);
+        Assert.Equal(159744 + 36864, s.AvailableKb);
+        Assert.Equal(51200, s.AnonKb);
+        Assert.Equal(4096, s.ShmemKb);
+        Assert.Equal(36864, s.FileLruKb);
+        Assert.Equal(1234 * 4, s.RefaultFileKb);
+        Assert.Equal(300, s.PgscanKswapd);
+        Assert.Equal(200, s.PgscanDirect);
+        Assert.Equal(2097152, s.SwapTotalKb);       // swap.max "max": the machine's swap
+        Assert.Equal(2097152 - 1024, s.SwapFreeKb);
+        Assert.Equal(new Watermarks(2621, 5242, 10485), s.Watermarks);
+        Assert.Equal(2, reader.ReadOomKills());
+    }
+
+    [Fact]
+    public void CgroupMemoryReader_v2_unlimited_uses_the_machine_and_legacy_refault()
+    {
+        using var reader = new CgroupMemoryReader(Fixtures.Path("cgroup-v2/unlimited.slice"), null, 1, 2, 4, Fixtures.Path("system"), 4096);
+        var s = reader.Read();
+        Assert.Equal(MemInfo.Parse(Fixtures.Bytes("system/meminfo")).MemTotalKb, s.TotalKb);
+        Assert.Equal(s.TotalKb - 1024, s.FreeKb);
+        Assert.Equal(36, s.RefaultFileKb);
+        Assert.Equal(-1, s.PgscanKswapd);
+        Assert.Equal(0, s.SwapTotalKb);
+        Assert.Equal(-1, reader.ReadOomKills());
+    }
+
+    [Fact]
+    public void CgroupMemoryReader_v1()
+    {
+        var location = CgroupPaths.Resolve(Fixtures.Path("cgroup-hybrid"), "test");
+        using var reader = CgroupMemoryReader.Open(location, 1, 2, 4, Fixtures.Path("system"));
+        Assert.True(reader.IsV1);
+        var s = reader.Read();
+        const string stat = "cgroup-hybrid/memory/test/memory.stat";
+        Assert.Equal(262144, s.TotalKb);
+        Assert.Equal(262144 - 204800, s.FreeKb);
+        Assert.Equal((Field(stat, "total_active_anon") + Field(stat, "total_inactive_anon")) / 1024, s.AnonKb);
+        Assert.Equal(Field(stat, "total_shmem") / 1024, s.ShmemKb);
+        Assert.Equal((Field(stat, "total_active_file") + Field(stat, "total_inactive_file")) / 1024, s.FileLruKb);
+        Assert.Equal(Field(stat, "total_workingset_refault_file") * Environment.SystemPageSize / 1024, s.RefaultFileKb);
+        Assert.Equal(-1, s.PgscanKswapd);
+        Assert.Equal(-1, s.PgscanDirect);
+        Assert.Equal(5, reader.ReadOomKills());
+    }
+
+    [Fact]
+    public void CgroupMemoryReader_v1_near_2_pow_63_limit_is_the_machine()
+    {
+        using var reader = new CgroupMemoryReader(null, Fixtures.Path("cgroup-hybrid/memory/unlimited"), procRoot: Fixtures.Path("system"));
+        var s = reader.Read();
+        Assert.Equal(MemInfo.Parse(Fixtures.Bytes("system/meminfo")).MemTotalKb, s.TotalKb);
+        Assert.Equal(8, s.AnonKb); // total_rss when the anon LRU figures are absent
+        Assert.Equal(-1, reader.ReadOomKills());
+    }
+
+    [Fact]
+    public void CgroupMemoryReader_reports_a_removed_cgroup()
+    {
+        using var dir = TempDir.CopyOf("cgroup-v2/test.slice");
+        using var reader = new CgroupMemoryReader(dir.Root, procRoot: Fixtures.Path("system"));
+        Assert.True(reader.TryRead(out _));
+        File.WriteAllText(dir.PathOf("memory.current"), "garbage\n");
+        Assert.False(reader.TryRead(out _));
+        Assert.Throws<IOException>(() => reader.Read());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CgroupMemoryReader(dir.Root, null, 5, 2, 4, Fixtures.Path("system")));
+        Assert.Throws<ArgumentException>(() => new CgroupMemoryReader(null, null, procRoot: Fixtures.Path("system")));
+    }
+
+    [Fact]
+    public void ProcFileReader_missing_grow_and_reread()
+    {
+        using var dir = new TempDir();
+        var reader = new ProcFileReader(64);
+        Assert.Equal(ProcReadStatus.Missing, reader.Read(dir.PathOf("absent"), out var none));
+        Assert.True(none.IsEmpty);
+        Assert.Equal(2, reader.LastErrno);
+
+        var big = new string('x', 10_000) + "\nkey 7\n";
+        File.WriteAllText(dir.PathOf("big"), big);
+        Assert.Equal(ProcReadStatus.Ok, reader.Read(dir.PathOf("big"), out var content));
+        Assert.Equal(big.Length, content.Length);
+        Assert.True(ProcParse.TryFindValue(content, "key"u8, out long v));
+        Assert.Equal(7, v);
+        Assert.True(reader.Capacity >= big.Length + 1);
+
+        File.WriteAllText(dir.PathOf("empty"), "");
+        Assert.Equal(ProcReadStatus.Ok, reader.Read(dir.PathOf("empty"), out content));
+        Assert.True(content.IsEmpty);
+
+        Assert.Equal(ProcReadStatus.Failed, reader.Read(dir.Root, out _)); // EISDIR
+        Assert.Null(ProcFile.TryOpen(dir.PathOf("absent"), out int errno));
+        Assert.Equal(2, errno);
+
+        using var file = ProcFile.Open(dir.PathOf("big"), 16);
+        Assert.Equal(big.Length, file.ReadOrThrow().Length);
+        File.WriteAllText(dir.PathOf("big"), "key 8\n");
+        Assert.True(ProcParse.TryFindValue(file.ReadOrThrow(), "key"u8, out v));
+        Assert.Equal(8, v);
+        file.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => file.Read(out _));
+    }
+}
