@@ -5,7 +5,7 @@ namespace Lmkd.Policies;
 /// "/" covers every cgroup. A trailing '/' on the prefix is ignored. An empty prefix covers nothing,
 /// so a blank protection entry cannot silently protect the whole machine.
 /// </summary>
-internal static class CgroupPrefix
+public static class CgroupPrefix
 {
     public static bool Covers(string prefix, string path) => Covers(prefix.AsSpan(), path.AsSpan());
 

@@ -4,6 +4,7 @@ using Lmkd.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Serilog;
 
 namespace Lmkd;

@@ -44,7 +44,7 @@ public static class CandidatesCommand
 
         var scanner = new ProcessScanner(options.ProcRoot);
         string? scope = options.Scope.IsCgroup ? "/" + options.Scope.Cgroup!.Trim('/') : null;
-        var processes = scanner.Scan(scope is null ? null : cg => Scope.CgroupPrefixMatch(cg, scope));
+        var processes = scanner.Scan(scope is null ? null : cg => CgroupPrefix.Covers(scope, cg));
         var ranking = VictimRanking.Rank(processes, minScoreAdj, MonitorLoop.BuildRules(options), Environment.ProcessId);
 
         if (json)

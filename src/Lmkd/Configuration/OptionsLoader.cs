@@ -62,9 +62,17 @@ public static class OptionsLoader
             // Unknown keys are errors: a misspelt protection rule silently ignored could get the wrong process killed.
             section.Bind(options, b => b.ErrorOnUnknownConfiguration = true);
         }
+        catch (InvalidOperationException e) when (e.Message.Contains("ErrorOnUnknownConfiguration", StringComparison.Ordinal))
+        {
+            foreach (var key in UnknownKeys(section, e.Message))
+                errors.Add(new ConfigError(key, "unknown key: not an Lmkd option (check its spelling and section; see the README)"));
+            if (errors.Count == 0)
+                errors.Add(new ConfigError(LmkdOptions.Section, e.Message));
+            return null;
+        }
         catch (InvalidOperationException e)
         {
-            errors.Add(new ConfigError(ExtractKey(e.Message) ?? LmkdOptions.Section, e.Message));
+            errors.Add(new ConfigError(ExtractKey(e.Message) ?? LmkdOptions.Section, e.InnerException is null ? e.Message : $"{e.Message} {e.InnerException.Message}"));
             return null;
         }
 
@@ -75,7 +83,23 @@ public static class OptionsLoader
         return errors.Count == 0 ? options : null;
     }
 
-    /// <summary>The binder says "... at 'Lmkd:Kill:TimeoutMs' ..." or "...: 'Lmkd:Foo'"; pull the key out for the error line.</summary>
+    /// <summary>
+    /// The binder names unknown properties without their section ("...: 'DryRn'"); find the full
+    /// keys in the configuration that end in those names so the operator sees "Lmkd:DryRn".
+    /// </summary>
+    private static IEnumerable<string> UnknownKeys(IConfigurationSection section, string message)
+    {
+        int colon = message.LastIndexOf(": ", StringComparison.Ordinal);
+        var names = message[(colon + 2)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(n => n.Trim('\'', ' ')).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        return section.AsEnumerable()
+            .Select(kv => kv.Key)
+            .Where(k => names.Contains(k[(k.LastIndexOf(':') + 1)..]) || k.Split(':').Any(names.Contains))
+            .Select(k => string.Join(':', k.Split(':').TakeWhile(seg => !names.Contains(seg)).Append(k.Split(':').First(names.Contains))))
+            .Distinct();
+    }
+
+    /// <summary>The binder says "... at 'Lmkd:Kill:TimeoutMs' ..."; pull the key out for the error line.</summary>
     private static string? ExtractKey(string message)
     {
         int start = message.IndexOf("'" + LmkdOptions.Section, StringComparison.Ordinal);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Lmkd.Configuration;
 using Lmkd.Hosting;
 using Lmkd.Killing;
+using Lmkd.Linux;
 using Lmkd.Policies;
 using Lmkd.Pressure;
 using Lmkd.ProcFs;
@@ -78,7 +79,7 @@ public sealed class MonitorLoop : IDisposable
             SampleMaxIntervalMs = options.Psi.SampleMaxIntervalMs,
         });
         _psi.Arm();
-        _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, _psi.Mode, _psi.Description);
+        _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, LmkdMetrics.TriggerModeName(_psi.Mode), _psi.Description);
         _metrics.SetTriggerMode(_psi.Mode);
     }
 
@@ -270,7 +271,7 @@ public sealed class MonitorLoop : IDisposable
                 KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
                 r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno),
                 kill.DecisionToSignal(r).TotalMilliseconds,
-                (r.TimeToReap ?? TimeSpan.Zero).TotalMilliseconds, (r.TimeToExit ?? TimeSpan.Zero).TotalMilliseconds,
+                r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,
                 r.TimedOut ? " (timed out waiting for exit)" : "");
         }
         else
@@ -346,6 +347,6 @@ public sealed class MonitorLoop : IDisposable
 
         /// <summary>Scan, ranking and hand-over to the reaper, plus the reaper's own time to the signal.</summary>
         public TimeSpan DecisionToSignal(KillResult r) =>
-            Stopwatch.GetElapsedTime(StartTimestamp, SubmitTimestamp) + (r.TimeToSignal ?? TimeSpan.Zero);
+            Stopwatch.GetElapsedTime(StartTimestamp, SubmitTimestamp) + r.TimeToSignal;
     }
 }

@@ -18,16 +18,7 @@ public sealed class Scope : IDisposable
     public Func<long>? ReadOomKills { get; init; }
     private IDisposable? _reader;
 
-    public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefixMatch(processCgroup, CgroupPath);
-
-    /// <summary>"/a" contains "/a" and "/a/b", never "/ab".</summary>
-    public static bool CgroupPrefixMatch(string path, string prefix)
-    {
-        if (prefix == "/")
-            return true;
-        prefix = prefix.TrimEnd('/');
-        return path.StartsWith(prefix, StringComparison.Ordinal) && (path.Length == prefix.Length || path[prefix.Length] == '/');
-    }
+    public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefix.Covers(CgroupPath, processCgroup);
 
     public static Scope Open(LmkdOptions options)
     {
@@ -45,12 +36,12 @@ public sealed class Scope : IDisposable
 
         var rel = "/" + options.Scope.Cgroup!.Trim('/');
         var paths = CgroupPaths.Resolve(options.CgroupRoot, rel);
-        if (paths.V2Dir is null || !Directory.Exists(paths.V2Dir))
+        if (paths.V2Directory is null || !Directory.Exists(paths.V2Directory))
             throw new ScopeException($"Lmkd:Scope:Cgroup: no cgroup v2 directory for '{rel}' under {options.CgroupRoot}");
-        var pressure = Path.Combine(paths.V2Dir, "memory.pressure");
+        var pressure = Path.Combine(paths.V2Directory, "memory.pressure");
         if (!File.Exists(pressure))
             throw new ScopeException($"Lmkd:Scope:Cgroup: {pressure} does not exist (is PSI enabled?)");
-        var memReader = new CgroupMemoryReader(paths.V2Dir, paths.V1MemoryDir,
+        var memReader = new CgroupMemoryReader(paths.V2Directory, paths.V1MemoryDirectory,
             options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot);
         return new Scope
         {

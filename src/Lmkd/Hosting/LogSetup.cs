@@ -19,7 +19,7 @@ public static class LogSetup
     public static bool TryParseLevel(string? name, out LogEventLevel level) =>
         Enum.TryParse(name, ignoreCase: true, out level) && Enum.IsDefined(level);
 
-    public static Logger Create(LogOptions options, TextWriter? output = null)
+    public static Logger Create(LogOptions options)
     {
         if (TryParseLevel(options.Level, out var level))
             Level.MinimumLevel = level;
@@ -39,10 +39,7 @@ public static class LogSetup
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.FromLogContext();
-        config = output is null
-            ? config.WriteTo.Console(formatter, standardErrorFromLevel: null)
-            : config.WriteTo.TextWriter(formatter, output);
-        return config.CreateLogger();
+        return config.WriteTo.Console(formatter).CreateLogger();
     }
 
     /// <summary>

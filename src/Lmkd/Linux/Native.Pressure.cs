@@ -6,7 +6,6 @@ namespace Lmkd.Linux;
 internal static unsafe partial class Native
 {
     public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
-    public const int EACCES = 13;
 
     [LibraryImport(Libc, EntryPoint = "eventfd", SetLastError = true)]
     public static partial int EventFd(uint initval, int flags);

@@ -8,7 +8,7 @@ namespace Lmkd.Linux;
 /// </summary>
 internal static unsafe partial class Native
 {
-    public const int ENOTDIR = 20, EACCES = 13;
+    public const int ENOTDIR = 20;
 
     /// <summary>linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name. Kernel ABI, same on every arch.</summary>
     public const int DirentRecLenOffset = 16, DirentNameOffset = 19;

@@ -147,9 +147,11 @@ public sealed class LmkdMetrics
                 _kills.WithLabels(reason, AdjBand(victim.OomScoreAdj)).Inc();
                 _killedBytes.WithLabels(reason).Inc(victim.WeightBytes);
                 _decisionToSignal.Observe(decisionToSignal.TotalSeconds);
-                if (r.TimeToReap is { } reap) _signalToReap.Observe(reap.TotalSeconds);
-                if (r.TimeToExit is { } exit) _signalToExit.Observe(exit.TotalSeconds);
-                if (r.ReapErrno >= 0)
+                if (r.ReapErrno != KillResult.NotAttempted)
+                    _signalToReap.Observe(r.TimeToReap.TotalSeconds);
+                if (r.Exited)
+                    _signalToExit.Observe(r.TimeToExit.TotalSeconds);
+                if (r.ReapErrno != KillResult.NotAttempted)
                     _mrelease.WithLabels(KillModes.Name(r.ModeUsed), r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno)).Inc();
                 break;
             case KillOutcome.DryRun: KillSkipped("dry_run"); break;
