@@ -266,6 +266,7 @@ public sealed class KillPolicy
         ArgumentNullException.ThrowIfNull(options);
         foreach (var (key, error) in options.Validate())
             throw new ArgumentException($"{key}: {error}", nameof(options));
-        return options;
+        // A private copy: the options are settable (configuration binding needs it), the policy's view must not change under it.
+        return options with { };
     }
 }

@@ -3,6 +3,8 @@ namespace Lmkd.Policies;
 /// <summary>
 /// Tunables of <see cref="KillPolicy"/>. Defaults are Android lmkd's; each property names the
 /// Android property (or lmkd constant) it stands for, so operators can carry their tuning over.
+/// Settable rather than init-only: the source-generated configuration binder silently skips
+/// init-only properties. <see cref="KillPolicy"/> keeps its own copy.
 /// </summary>
 public sealed record KillPolicyOptions
 {
@@ -15,55 +17,56 @@ public sealed record KillPolicyOptions
     /// ro.lmk.thrashing_limit: refaulted file pages, as a percentage of the file LRU, above which
     /// the page cache counts as thrashing. May exceed 100 (refaults can outnumber the cache).
     /// </summary>
-    public int ThrashingLimitPct { get; init; } = 100;
+    public int ThrashingLimitPct { get; set; } = 100;
 
     /// <summary>
     /// ro.lmk.thrashing_limit_decay: after each thrashing kill the current limit is cut by this
     /// percentage, so kills continue while thrashing persists; restored after each reset interval.
     /// </summary>
-    public int ThrashingLimitDecayPct { get; init; } = 10;
+    public int ThrashingLimitDecayPct { get; set; } = 10;
 
     /// <summary>
     /// ro.lmk.thrashing_limit_critical: thrashing at or above this lets thrashing kills reach
     /// perceptible processes (lmkd's default is twice the thrashing limit).
     /// </summary>
-    public int ThrashingCriticalPct { get; init; } = 200;
+    public int ThrashingCriticalPct { get; set; } = 200;
 
     /// <summary>ro.lmk.swap_free_low_percentage: swap counts as low below this percentage of swap free. 0 disables.</summary>
-    public int SwapFreeLowPercentage { get; init; } = 10;
+    public int SwapFreeLowPercentage { get; set; } = 10;
 
     /// <summary>
     /// ro.lmk.swap_util_max: kill when memory is low and more than this percentage of swappable
     /// memory is already in swap. 100 disables this reason.
     /// </summary>
-    public int SwapUtilMaxPct { get; init; } = 100;
+    public int SwapUtilMaxPct { get; set; } = 100;
 
     /// <summary>ro.lmk.filecache_min_kb: after thrashing, keep killing while the file cache is below this. 0 disables.</summary>
-    public long FilecacheMinKb { get; init; }
+    public long FilecacheMinKb { get; set; }
 
     /// <summary>
     /// ro.lmk.lowmem_min_oom_score: the lowest oom_score_adj a plain low-memory kill may reach
     /// (default PREVIOUS_APP_ADJ + 1). Clamped by <see cref="EffectiveLowMemMinScoreAdj"/>.
+    /// 1001, as on Android, reaches no process: LOW_MEM kills are off and only the other reasons kill.
     /// </summary>
-    public int LowMemMinScoreAdj { get; init; } = 701;
+    public int LowMemMinScoreAdj { get; set; } = 701;
 
     /// <summary>ro.lmk.pressure_after_kill_min_score: the lowest oom_score_adj a kill may reach when a kill did not lift free memory above the min watermark.</summary>
-    public int PressureAfterKillMinScoreAdj { get; init; }
+    public int PressureAfterKillMinScoreAdj { get; set; }
 
     /// <summary>
     /// PERCEPTIBLE_APP_ADJ + 1: the floor lmkd uses when it "does not kill perceptible apps"
     /// (moderate thrashing, low but not critical memory).
     /// </summary>
-    public int PerceptibleMinScoreAdj { get; init; } = PerceptibleAppAdj + 1;
+    public int PerceptibleMinScoreAdj { get; set; } = PerceptibleAppAdj + 1;
 
     /// <summary>THRASHING_RESET_INTERVAL_MS: length of one thrashing measurement window.</summary>
-    public int ThrashingResetIntervalMs { get; init; } = 1000;
+    public int ThrashingResetIntervalMs { get; set; } = 1000;
 
     /// <summary>PSI_POLL_PERIOD_SHORT_MS: poll interval while killing or when swap is low.</summary>
-    public int PollShortMs { get; init; } = 10;
+    public int PollShortMs { get; set; } = 10;
 
     /// <summary>PSI_POLL_PERIOD_LONG_MS: poll interval otherwise, while an episode lasts.</summary>
-    public int PollLongMs { get; init; } = 100;
+    public int PollLongMs { get; set; } = 100;
 
     /// <summary>
     /// The min adj of a plain low-memory kill. lmkd never lets it reach perceptible apps, whatever
@@ -86,8 +89,8 @@ public sealed record KillPolicyOptions
             yield return (nameof(SwapUtilMaxPct), Range(SwapUtilMaxPct, "0..100"));
         if (FilecacheMinKb < 0)
             yield return (nameof(FilecacheMinKb), Range(FilecacheMinKb, "0 or more"));
-        if (!InRange(LowMemMinScoreAdj, -1000, 1000))
-            yield return (nameof(LowMemMinScoreAdj), AdjRange(LowMemMinScoreAdj));
+        if (!InRange(LowMemMinScoreAdj, -1000, 1001))
+            yield return (nameof(LowMemMinScoreAdj), $"must be an oom_score_adj in [-1000, 1000], or 1001 to turn LOW_MEM kills off (got {LowMemMinScoreAdj})");
         if (!InRange(PressureAfterKillMinScoreAdj, -1000, 1000))
             yield return (nameof(PressureAfterKillMinScoreAdj), AdjRange(PressureAfterKillMinScoreAdj));
         if (!InRange(PerceptibleMinScoreAdj, -1000, 1000))

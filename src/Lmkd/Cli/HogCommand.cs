@@ -12,10 +12,11 @@ public static class HogCommand
 {
     public const string Usage =
         "usage: lmkd hog --mb N [--grow-mb N [--every-ms M] --max-mb N] [--oom-score-adj N]\n" +
-        "                [--read-file PATH] [--ready-file PATH]\n" +
+        "                [--read-file PATH [--readers N]] [--ready-file PATH]\n" +
         "  Allocates and touches N MiB of anonymous memory, writes PID to --ready-file when done,\n" +
         "  then sleeps (or grows by --grow-mb every --every-ms ms, default 1000, up to --max-mb,\n" +
-        "  and/or re-reads --read-file in a loop). --oom-score-adj is written first (-1000..1000).";
+        "  and/or re-reads --read-file in a loop with N staggered readers, default 1).\n" +
+        "  --oom-score-adj is written first (-1000..1000).";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) =>
         Run(args, stdout, stderr, CancellationToken.None);
@@ -48,7 +49,7 @@ public static class HogCommand
         }
 
         var blocks = new List<(nint Ptr, nuint Bytes)>();
-        Thread? reader = null;
+        var readers = new List<Thread>();
         using var readerStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
         try
         {
@@ -58,18 +59,25 @@ public static class HogCommand
 
             if (o.ReadFile is { } path)
             {
-                FileStream file;
-                try
+                // Several readers, each starting at its own offset: a single sequential reader leaves
+                // the stall too thin to tell thrashing from plain I/O.
+                for (int i = 0; i < o.Readers; i++)
                 {
-                    file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+                    FileStream file;
+                    try
+                    {
+                        file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        stderr.WriteLine($"lmkd hog: cannot read {path}: {e.Message}");
+                        return 1;
+                    }
+                    long start = file.Length / o.Readers * i;
+                    var reader = new Thread(() => ReadForever(file, start, readerStop.Token, stderr)) { IsBackground = true, Name = "hog-reader" };
+                    reader.Start();
+                    readers.Add(reader);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    stderr.WriteLine($"lmkd hog: cannot read {path}: {e.Message}");
-                    return 1;
-                }
-                reader = new Thread(() => ReadForever(file, readerStop.Token, stderr)) { IsBackground = true, Name = "hog-reader" };
-                reader.Start();
             }
 
             stdout.WriteLine($"lmkd hog: pid {Environment.ProcessId} holds {held} MiB");
@@ -100,7 +108,8 @@ public static class HogCommand
         finally
         {
             readerStop.Cancel();
-            reader?.Join();
+            foreach (var reader in readers)
+                reader.Join();
             foreach (var (ptr, _) in blocks)
                 unsafe { NativeMemory.Free((void*)ptr); }
         }
@@ -127,16 +136,18 @@ public static class HogCommand
         return true;
     }
 
-    private static void ReadForever(FileStream file, CancellationToken stop, TextWriter stderr)
+    private static void ReadForever(FileStream file, long start, CancellationToken stop, TextWriter stderr)
     {
         var buffer = new byte[1 << 20];
         using (file)
         {
             try
             {
+                file.Position = start;
                 while (!stop.IsCancellationRequested)
                 {
-                    file.Position = 0;
+                    if (file.Position >= file.Length)
+                        file.Position = 0;
                     while (!stop.IsCancellationRequested && file.Read(buffer) > 0)
                     {
                     }
@@ -157,16 +168,16 @@ public static class HogCommand
         File.Move(tmp, path, overwrite: true);
     }
 
-    private sealed record Options(long Mb, long GrowMb, int EveryMs, long MaxMb, int? OomScoreAdj, string? ReadFile, string? ReadyFile)
+    private sealed record Options(long Mb, long GrowMb, int EveryMs, long MaxMb, int? OomScoreAdj, string? ReadFile, string? ReadyFile, int Readers = 1)
     {
         private static readonly string[] Names =
-            ["--mb", "--grow-mb", "--max-mb", "--every-ms", "--oom-score-adj", "--read-file", "--ready-file"];
+            ["--mb", "--grow-mb", "--max-mb", "--every-ms", "--oom-score-adj", "--read-file", "--readers", "--ready-file"];
 
         public static bool TryParse(string[] args, out Options options, out string? error)
         {
             options = new Options(0, 0, 1000, 0, null, null, null);
             long? mb = null, grow = null, max = null;
-            int? every = null, adj = null;
+            int? every = null, adj = null, readers = null;
             string? read = null, ready = null;
             for (int i = 0; i < args.Length; i++)
             {
@@ -190,6 +201,7 @@ public static class HogCommand
                     "--every-ms" => TryInt(value, 1, int.MaxValue, out every),
                     "--oom-score-adj" => TryInt(value, -1000, 1000, out adj),
                     "--read-file" => Set(value, out read),
+                    "--readers" => TryInt(value, 1, 16, out readers),
                     "--ready-file" => Set(value, out ready),
                     _ => false,
                 };
@@ -215,7 +227,12 @@ public static class HogCommand
                 error = "--every-ms and --max-mb need --grow-mb";
                 return false;
             }
-            options = new Options(mb.Value, grow ?? 0, every ?? 1000, max ?? mb.Value, adj, read, ready);
+            if (readers is not null && read is null)
+            {
+                error = "--readers needs --read-file";
+                return false;
+            }
+            options = new Options(mb.Value, grow ?? 0, every ?? 1000, max ?? mb.Value, adj, read, ready, readers ?? 1);
             error = null;
             return true;
         }

@@ -59,8 +59,7 @@ public static class OptionsLoader
         var section = configuration.GetSection(LmkdOptions.Section);
         try
         {
-            // Unknown keys are errors: a misspelt protection rule silently ignored could get the wrong process killed.
-            section.Bind(options, b => b.ErrorOnUnknownConfiguration = true);
+            Bind(section, options);
         }
         catch (InvalidOperationException e) when (e.Message.Contains("ErrorOnUnknownConfiguration", StringComparison.Ordinal))
         {
@@ -82,6 +81,14 @@ public static class OptionsLoader
         errors = LmkdOptionsValidator.Validate(options);
         return errors.Count == 0 ? options : null;
     }
+
+    /// <summary>
+    /// The one binding call, here so that the source generator (AOT-safe) serves every caller,
+    /// tests included. Unknown keys are errors: a misspelt protection rule silently ignored could
+    /// get the wrong process killed.
+    /// </summary>
+    internal static void Bind(IConfigurationSection section, LmkdOptions options) =>
+        section.Bind(options, b => b.ErrorOnUnknownConfiguration = true);
 
     /// <summary>
     /// The binder names unknown properties without their section ("...: 'DryRn'"); find the full

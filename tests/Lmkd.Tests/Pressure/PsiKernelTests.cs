@@ -5,6 +5,7 @@ using Lmkd.Pressure;
 namespace Lmkd.Tests.Pressure;
 
 /// <summary>PsiMonitor against the real kernel. Real pressure is only ever created inside a TestCgroup.</summary>
+[Collection(RealKernelCollection.Name)]
 public class PsiKernelTests
 {
     private const string SystemMemory = "/proc/pressure/memory";

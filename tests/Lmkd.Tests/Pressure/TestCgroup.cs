@@ -16,6 +16,7 @@ public sealed class TestCgroup : IDisposable
 
     private static int s_counter;
     private bool _disposed;
+    private readonly List<TestCgroup> _children = [];
 
     private TestCgroup(string name, string? v1Path, string v2Path)
     {
@@ -79,6 +80,23 @@ public sealed class TestCgroup : IDisposable
         }
         return cg;
     }
+
+    /// <summary>
+    /// A child cgroup (no limit of its own) in both hierarchies, removed with its parent. Lets a test
+    /// put one process in a cgroup that Lmkd:Protect:Cgroups names.
+    /// </summary>
+    public TestCgroup Child(string name)
+    {
+        var child = new TestCgroup($"{Name}/{name}", V1Path is null ? null : Path.Combine(V1Path, name), Path.Combine(V2Path, name));
+        if (child.V1Path is not null)
+            Directory.CreateDirectory(child.V1Path);
+        Directory.CreateDirectory(child.V2Path);
+        _children.Add(child);
+        return child;
+    }
+
+    /// <summary>The cgroup path as processes see it in /proc/&lt;pid&gt;/cgroup, and as Lmkd:Scope:Cgroup takes it.</summary>
+    public string RelativePath => "/" + Name;
 
     public void SetLimit(long bytes)
     {
@@ -199,6 +217,8 @@ public sealed class TestCgroup : IDisposable
         _disposed = true;
         try
         {
+            foreach (var child in _children)
+                child.Dispose();
             KillAll();
         }
         finally
