@@ -41,6 +41,7 @@ public static class Program
                 "check-config" => CheckConfig(rest),
                 "candidates" => CandidatesCommand.Run(rest, Console.Out, Console.Error),
                 "kill-test" => KillTestCommand.Run(rest, Console.Out, Console.Error),
+                "demo" => DemoCommand.Run(rest, Console.Out, Console.Error),
                 "hog" => HogCommand.Run(rest, Console.Out, Console.Error),
                 "version" or "--version" => PrintVersion(),
                 "help" or "--help" or "-h" => PrintUsage(Console.Out, 0),

@@ -138,17 +138,8 @@ public static class KillTestCommand
         }
     }
 
-    /// <summary>This binary again, as <c>hog</c>: the apphost or AOT binary directly, or lmkd.dll under the dotnet host.</summary>
-    private static ProcessStartInfo DefaultChild(int mb, string readyFile)
-    {
-        string self = Environment.ProcessPath ?? "/proc/self/exe";
-        var psi = new ProcessStartInfo(self);
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "lmkd.dll"));
-        foreach (string a in new[] { "hog", "--mb", mb.ToString(CultureInfo.InvariantCulture), "--ready-file", readyFile, "--oom-score-adj", "1000" })
-            psi.ArgumentList.Add(a);
-        return psi;
-    }
+    private static ProcessStartInfo DefaultChild(int mb, string readyFile) =>
+        SelfCommand.StartInfo("hog", "--mb", mb.ToString(CultureInfo.InvariantCulture), "--ready-file", readyFile, "--oom-score-adj", "1000");
 
     private static bool WaitReady(Process child, string readyFile)
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Lmkd.Tests.Pressure;
+using Lmkd.Cli;
 using Xunit.Abstractions;
 
 namespace Lmkd.Tests.EndToEnd;
@@ -32,7 +32,7 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
         var guarded = Track(Workload.Start(protectedCg, "protected", canLower ? "--mb 60 --oom-score-adj -500" : "--mb 60"));
         var bgSmall = Track(Workload.Start(cg, "background-40", "--mb 40 --oom-score-adj 900"));
         var bgLarge = Track(Workload.Start(cg, "background-60", "--mb 60 --oom-score-adj 900"));
-        var hog = Track(Workload.Start(cg, "hog", $"--mb 20 --grow-mb 2 --every-ms 100 --max-mb 2000 --oom-score-adj 0 --read-file {Workload.Quote(file)} --readers 2"));
+        var hog = Track(Workload.Start(cg, "hog", $"--mb 20 --grow-mb 2 --every-ms 100 --max-mb 2000 --oom-score-adj 0 --read-file {SelfCommand.Quote(file)} --readers 2"));
         output.WriteLine($"protected {guarded.Pid} (oom_score_adj {(canLower ? -500 : 0)}, cgroup {protectedCg.RelativePath}), background {bgLarge.Pid} (60 MiB) and {bgSmall.Pid} (40 MiB) at 900, hog {hog.Pid} at 0");
 
         bool hogDead = lmkd.WaitFor(_ => !hog.IsAlive, TimeSpan.FromSeconds(90));
@@ -63,7 +63,7 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
         string file = ThrashFile(cg, 400);
         // LOW_MEM kills off (1001 reaches no process, as on Android): only a thrashing reason can kill here.
         using var lmkd = StartDaemon(cg, "--Lmkd:Policy:LowMemMinScoreAdj=1001");
-        var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --oom-score-adj 900 --read-file {Workload.Quote(file)} --readers 3"));
+        var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --oom-score-adj 900 --read-file {SelfCommand.Quote(file)} --readers 3"));
 
         bool killed = lmkd.WaitFor(_ => !reader.IsAlive, TimeSpan.FromSeconds(60));
         Thread.Sleep(300);
@@ -107,7 +107,7 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
         using var lmkd = StartDaemon(cg, "--Lmkd:DryRun=true");
         var bg = Track(Workload.Start(cg, "background-60", "--mb 60 --oom-score-adj 900"));
         // Grows into thrashing but stops short of the limit, so the kernel's OOM killer has no reason to act either.
-        var hog = Track(Workload.Start(cg, "hog", $"--mb 20 --grow-mb 4 --every-ms 100 --max-mb 120 --read-file {Workload.Quote(file)} --readers 2"));
+        var hog = Track(Workload.Start(cg, "hog", $"--mb 20 --grow-mb 4 --every-ms 100 --max-mb 120 --read-file {SelfCommand.Quote(file)} --readers 2"));
 
         bool wouldKill = lmkd.WaitFor(p => DryRunKills(p).Any(), TimeSpan.FromSeconds(60));
         Report(lmkd, cg);
@@ -145,7 +145,7 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
     {
         string path = Path.Combine("/var/tmp", $"lmkd-e2e-{Guid.NewGuid():N}.dat");
         _cleanup.Add(new Deleter(path));
-        using var dd = cg.StartShell($"dd if=/dev/zero of={Workload.Quote(path)} bs=1M count={mb} conv=fsync status=none && dd if={Workload.Quote(path)} iflag=nocache count=0 status=none");
+        using var dd = cg.StartShell($"dd if=/dev/zero of={SelfCommand.Quote(path)} bs=1M count={mb} conv=fsync status=none && dd if={SelfCommand.Quote(path)} iflag=nocache count=0 status=none");
         Assert.True(dd.WaitForExit(60_000), "writing the thrash file took too long");
         Assert.Equal(0, dd.ExitCode);
         return path;

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Lmkd.Tests.Pressure;
+using Lmkd.Cli;
 
 namespace Lmkd.Tests.EndToEnd;
 
@@ -25,13 +25,13 @@ public sealed class Workload : IDisposable
     public static string LmkdCommand()
     {
         var native = Environment.GetEnvironmentVariable("LMKD_BINARY");
-        return !string.IsNullOrEmpty(native) ? Quote(native) : $"dotnet {Quote(Path.Combine(AppContext.BaseDirectory, "lmkd.dll"))}";
+        return !string.IsNullOrEmpty(native) ? SelfCommand.Quote(native) : $"dotnet {SelfCommand.Quote(Path.Combine(AppContext.BaseDirectory, "lmkd.dll"))}";
     }
 
     public static Workload Start(TestCgroup cgroup, string label, string hogArgs, TimeSpan? readyTimeout = null)
     {
         string ready = Path.Combine(Path.GetTempPath(), $"lmkd-e2e-{Guid.NewGuid():N}.ready");
-        var shell = cgroup.StartShell($"exec {LmkdCommand()} hog {hogArgs} --ready-file {Quote(ready)}");
+        var shell = cgroup.StartShell($"exec {LmkdCommand()} hog {hogArgs} --ready-file {SelfCommand.Quote(ready)}");
         var sw = Stopwatch.StartNew();
         var timeout = readyTimeout ?? TimeSpan.FromSeconds(30);
         while (!File.Exists(ready))
@@ -51,8 +51,6 @@ public sealed class Workload : IDisposable
 
     /// <summary>The signal that ended it (9 for SIGKILL), or null while it runs or when it exited normally.</summary>
     public int? TermSignal => _shell.HasExited && _shell.ExitCode > 128 ? _shell.ExitCode - 128 : null;
-
-    public static string Quote(string s) => "'" + s.Replace("'", "'\\''") + "'";
 
     public void Dispose()
     {

@@ -1,14 +1,14 @@
 using System.Diagnostics;
 
-namespace Lmkd.Tests.Pressure;
+namespace Lmkd.Cli;
 
 /// <summary>
-/// A throw-away memory-limited cgroup for tests that need real memory pressure without touching the rest of the
-/// machine. On a hybrid host (this one): a v1 memcg under /sys/fs/cgroup/memory that holds the limit, plus a v2
+/// A throw-away memory-limited cgroup for the demo and the tests: real memory pressure without touching the rest
+/// of the machine. On a hybrid host (this one): a v1 memcg under /sys/fs/cgroup/memory that holds the limit, plus a v2
 /// cgroup of the same name under /sys/fs/cgroup/unified that has the PSI files; processes go into both. On a
 /// pure-v2 host: one cgroup under /sys/fs/cgroup with memory.max. Dispose kills everything inside and removes it.
 /// </summary>
-public sealed class TestCgroup : IDisposable
+public sealed class SandboxCgroup : IDisposable
 {
     public const string V1MemoryRoot = "/sys/fs/cgroup/memory";
     public const string HybridV2Root = "/sys/fs/cgroup/unified";
@@ -16,9 +16,9 @@ public sealed class TestCgroup : IDisposable
 
     private static int s_counter;
     private bool _disposed;
-    private readonly List<TestCgroup> _children = [];
+    private readonly List<SandboxCgroup> _children = [];
 
-    private TestCgroup(string name, string? v1Path, string v2Path)
+    private SandboxCgroup(string name, string? v1Path, string v2Path)
     {
         Name = name;
         V1Path = v1Path;
@@ -33,7 +33,7 @@ public sealed class TestCgroup : IDisposable
     public bool IsPureV2 => V1Path is null;
     public string MemoryPressurePath => Path.Combine(V2Path, "memory.pressure");
 
-    /// <summary>Whether this host has a layout TestCgroup knows how to use.</summary>
+    /// <summary>Whether this host has a layout SandboxCgroup knows how to use.</summary>
     public static bool IsSupported => IsPureV2Host || IsHybridHost;
 
     private static bool IsPureV2Host =>
@@ -45,22 +45,22 @@ public sealed class TestCgroup : IDisposable
         && File.Exists(Path.Combine(HybridV2Root, "cgroup.procs"));
 
     /// <summary>Creates the cgroup(s) with a memory limit; the name is made unique per call.</summary>
-    public static TestCgroup Create(string prefix = "lmkd-test", long limitBytes = 128L << 20)
+    public static SandboxCgroup Create(string prefix = "lmkd-sandbox", long limitBytes = 128L << 20)
     {
         string name = $"{prefix}-{Environment.ProcessId}-{Interlocked.Increment(ref s_counter)}";
-        TestCgroup cg;
+        SandboxCgroup cg;
         if (IsPureV2Host)
         {
             // Children only get memory.max when the root delegates the memory controller.
             string subtree = Path.Combine(PureV2Root, "cgroup.subtree_control");
             if (!File.ReadAllText(subtree).Split(' ', '\n').Contains("memory"))
                 File.WriteAllText(subtree, "+memory");
-            cg = new TestCgroup(name, null, Path.Combine(PureV2Root, name));
+            cg = new SandboxCgroup(name, null, Path.Combine(PureV2Root, name));
             Directory.CreateDirectory(cg.V2Path);
         }
         else if (IsHybridHost)
         {
-            cg = new TestCgroup(name, Path.Combine(V1MemoryRoot, name), Path.Combine(HybridV2Root, name));
+            cg = new SandboxCgroup(name, Path.Combine(V1MemoryRoot, name), Path.Combine(HybridV2Root, name));
             Directory.CreateDirectory(cg.V1Path!);
             Directory.CreateDirectory(cg.V2Path);
         }
@@ -85,9 +85,9 @@ public sealed class TestCgroup : IDisposable
     /// A child cgroup (no limit of its own) in both hierarchies, removed with its parent. Lets a test
     /// put one process in a cgroup that Lmkd:Protect:Cgroups names.
     /// </summary>
-    public TestCgroup Child(string name)
+    public SandboxCgroup Child(string name)
     {
-        var child = new TestCgroup($"{Name}/{name}", V1Path is null ? null : Path.Combine(V1Path, name), Path.Combine(V2Path, name));
+        var child = new SandboxCgroup($"{Name}/{name}", V1Path is null ? null : Path.Combine(V1Path, name), Path.Combine(V2Path, name));
         if (child.V1Path is not null)
             Directory.CreateDirectory(child.V1Path);
         Directory.CreateDirectory(child.V2Path);
