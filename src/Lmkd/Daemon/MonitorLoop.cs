@@ -42,6 +42,9 @@ public sealed class MonitorLoop : IDisposable
     private long _pollUntilMs;
     private int _pollIntervalMs;
     private long _lastNoVictimLogMs = long.MinValue;
+    // Stopwatch timestamps: when poll last returned, and when the current pressure episode's first event came.
+    private long _wakeTimestamp;
+    private long _episodeStartTimestamp;
     private long _lastPollErrorLogMs = long.MinValue;
     /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
     private long _holdUntilMs;
@@ -130,6 +133,7 @@ public sealed class MonitorLoop : IDisposable
 
             var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd);
             now = Environment.TickCount64;
+            _wakeTimestamp = Stopwatch.GetTimestamp();
 
             if (r.Status == WaitStatus.Woken)
             {
@@ -170,6 +174,8 @@ public sealed class MonitorLoop : IDisposable
             if (level != PressureLevel.None)
             {
                 _metrics.PressureEvent(level);
+                if (now >= _pollUntilMs)
+                    _episodeStartTimestamp = _wakeTimestamp; // the first event of a pressure episode
                 _pollUntilMs = now + _options.Psi.PollWindowMs;
             }
             else if (now >= _pollUntilMs)
@@ -235,7 +241,12 @@ public sealed class MonitorLoop : IDisposable
             return;
         }
 
-        var kill = new PendingKill(++_killSeq, decision, level, memory, psi, victim, t0, _options.DryRun) { SubmitTimestamp = Stopwatch.GetTimestamp() };
+        var kill = new PendingKill(++_killSeq, decision, level, memory, psi, victim, t0, _options.DryRun)
+        {
+            SubmitTimestamp = Stopwatch.GetTimestamp(),
+            WakeToDecision = Stopwatch.GetElapsedTime(_wakeTimestamp, t0),
+            EpisodeStartTimestamp = _episodeStartTimestamp,
+        };
         _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
             kill.Id, ReasonName(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
             decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
@@ -265,14 +276,14 @@ public sealed class MonitorLoop : IDisposable
         if (killed || r.Outcome == KillOutcome.DryRun)
         {
             _log.LogInformation(
-                "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj}; mode {ReapMode}{Fallback}, reap {ReapResult}; decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms{TimedOut}",
+                "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj}; mode {ReapMode}{Fallback}, reap {ReapResult}; wake->decision {WakeToDecisionMs:F3} ms, decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms, first PSI event->signal {EventToSignalMs:F1} ms{TimedOut}",
                 kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
                 v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, ReasonName(kill.Decision.Reason), kill.Decision.MinScoreAdj,
                 KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
                 r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno),
-                kill.DecisionToSignal(r).TotalMilliseconds,
+                kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
                 r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,
-                r.TimedOut ? " (timed out waiting for exit)" : "");
+                kill.EventToSignal(r).TotalMilliseconds, r.TimedOut ? " (timed out waiting for exit)" : "");
         }
         else
         {
@@ -343,6 +354,13 @@ public sealed class MonitorLoop : IDisposable
         public long StartTimestamp { get; } = startTimestamp;
         public bool DryRun { get; } = dryRun;
         public long SubmitTimestamp { get; init; }
+        public long EpisodeStartTimestamp { get; init; }
+        /// <summary>From poll returning to the policy's verdict: reading PSI and memory, deciding.</summary>
+        public TimeSpan WakeToDecision { get; init; }
+
+        /// <summary>From the first PSI event of the episode to SIGKILL: what the operator waits for.</summary>
+        public TimeSpan EventToSignal(KillResult r) =>
+            Stopwatch.GetElapsedTime(EpisodeStartTimestamp, StartTimestamp) + DecisionToSignal(r);
         public KillResult? Result { get; set; }
 
         /// <summary>Scan, ranking and hand-over to the reaper, plus the reaper's own time to the signal.</summary>
