@@ -102,6 +102,11 @@ public sealed class MetricsOptions
     /// <summary>host:port for /metrics. Loopback unless AllowNonLoopback is set.</summary>
     public string Listen { get; set; } = "127.0.0.1:9469";
     public bool AllowNonLoopback { get; set; }
+    /// <summary>
+    /// This kernel should have process_mrelease's REAP_KILL flag: exported as lmkd_reap_kill_expected so an
+    /// alert fires when the probe says otherwise (no kernel version says it for sure; the operator knows).
+    /// </summary>
+    public bool ExpectReapKill { get; set; }
 }
 
 public sealed class LogOptions

@@ -74,7 +74,7 @@ public sealed class MonitorLoop : IDisposable
             KillModes.Name(ReapMode), KillResult.ErrnoName(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
         _killer = new Killer(kernel, ReapMode, _scanner.ReadStartTime);
         _reaper = new ReaperThread(_killer);
-        _metrics.SetReapMode(ReapMode, probed);
+        _metrics.SetReapMode(ReapMode, probed, options.Metrics.ExpectReapKill);
 
         _psi = new PsiMonitor(scope.PressureFile, BuildLevels(options), new PsiMonitorOptions
         {
@@ -84,6 +84,7 @@ public sealed class MonitorLoop : IDisposable
         _psi.Arm();
         _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, LmkdMetrics.TriggerModeName(_psi.Mode), _psi.Description);
         _metrics.SetTriggerMode(_psi.Mode);
+        _metrics.WatchPressure(scope.PressureFile);
     }
 
     public void Start()
@@ -213,7 +214,7 @@ public sealed class MonitorLoop : IDisposable
         var memory = _scope.ReadMemory();
         var psi = _psi.ReadSnapshot();
         var decision = _policy.Evaluate(now, level, memory, psi);
-        _metrics.Observed(memory, psi, decision);
+        _metrics.Observed(memory, decision);
         _pollIntervalMs = decision.PollIntervalMs;
         if (decision.KeepPolling)
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
@@ -230,11 +231,12 @@ public sealed class MonitorLoop : IDisposable
         if (victim is null)
         {
             _policy.OnKillResult(decision, killed: false);
-            _metrics.KillSkipped("no_victim");
+            // The full ranking (with why each candidate was passed over) costs little next to the scan just done.
+            var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
+            _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
             if (now - _lastNoVictimLogMs >= 10_000)
             {
                 _lastNoVictimLogMs = now;
-                var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
                 _log.LogWarning("Kill wanted ({Reason}, min oom_score_adj {MinScoreAdj}) but no eligible victim among {Candidates} processes; passed over: {Rejected}",
                     ReasonName(decision.Reason), decision.MinScoreAdj, candidates.Count, SummarizeRejections(ranking));
             }
@@ -276,10 +278,10 @@ public sealed class MonitorLoop : IDisposable
         if (killed || r.Outcome == KillOutcome.DryRun)
         {
             _log.LogInformation(
-                "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj}; mode {ReapMode}{Fallback}, reap {ReapResult}; wake->decision {WakeToDecisionMs:F3} ms, decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms, first PSI event->signal {EventToSignalMs:F1} ms{TimedOut}",
+                "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj} PSI some {SomeAvg10:F2} full {FullAvg10:F2}; mode {ReapMode}{Fallback}, reap {ReapResult}; wake->decision {WakeToDecisionMs:F3} ms, decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms, first PSI event->signal {EventToSignalMs:F1} ms{TimedOut}",
                 kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
                 v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, ReasonName(kill.Decision.Reason), kill.Decision.MinScoreAdj,
-                KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
+                kill.Psi.SomeAvg10, kill.Psi.FullAvg10, KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
                 r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno),
                 kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
                 r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,

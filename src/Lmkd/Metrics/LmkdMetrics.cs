@@ -21,12 +21,16 @@ public sealed class LmkdMetrics
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
     private long _lastIterationMs = Environment.TickCount64;
 
-    private readonly Counter _kills, _killedBytes, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds;
-    private readonly Gauge _reapMode, _reapKillSupported, _triggerMode, _psiAvg10, _memAvailable, _memFree, _swapFree, _thrashing,
+    private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds;
+    private readonly Gauge _reapMode, _reapKillSupported, _reapKillExpected, _triggerMode, _psiAverage, _memAvailable, _memFree, _swapFree, _thrashing,
         _candidates, _ownRss, _locked, _loopAge, _buildInfo, _lastDecisionReason;
     private readonly Histogram _decisionToSignal, _signalToReap, _signalToExit, _scanDuration;
-    private readonly Counter.Child _eventsMedium, _eventsCritical, _stallSome, _stallFull;
-    private readonly Gauge.Child _avg10Some, _avg10Full;
+    private readonly Counter.Child _eventsMedium, _eventsCritical;
+    /// <summary>The watched scope's PSI file, read at scrape time (not by the monitor thread).</summary>
+    private volatile string? _pressureFile;
+
+    /// <summary>Why a decided kill was not carried out; every value is exported from the start at 0.</summary>
+    public static readonly string[] SkipReasons = ["no_victim", "protected", "vanished", "identity_changed", "dry_run", "open_failed", "signal_failed"];
 
     public LmkdMetrics()
     {
@@ -35,15 +39,19 @@ public sealed class LmkdMetrics
         double[] latency = Histogram.ExponentialBuckets(0.00005, 2.5, 14);
         _kills = f.CreateCounter("lmkd_kills_total", "Processes killed, by Android lmkd kill reason and oom_score_adj band.",
             new CounterConfiguration { LabelNames = ["reason", "adj_band"] });
-        _killedBytes = f.CreateCounter("lmkd_killed_memory_bytes_total", "Resident memory plus swap held by killed processes, as scanned before the kill.",
+        _killedRss = f.CreateCounter("lmkd_killed_rss_bytes_total", "Resident memory of killed processes as scanned just before the kill: the memory the kills freed.",
             new CounterConfiguration { LabelNames = ["reason"] });
-        _skipped = f.CreateCounter("lmkd_kills_skipped_total", "Kills decided but not carried out, by why (no_victim, vanished, identity_changed, dry_run, open_failed, signal_failed).",
+        _skipped = f.CreateCounter("lmkd_kills_skipped_total",
+            "Kills decided but not carried out, by why: no_victim (nothing eligible), protected (only operator-protected processes were in reach), " +
+            "vanished, identity_changed (pid reused), dry_run, open_failed, signal_failed.",
             new CounterConfiguration { LabelNames = ["why"] });
-        _mrelease = f.CreateCounter("lmkd_process_mrelease_total", "process_mrelease outcomes by kill mode and result (ok or the errno name).",
+        _mrelease = f.CreateCounter("lmkd_process_mrelease_total",
+            "process_mrelease calls by kill mode and result (ok or the errno name); mode reap-kill with an errno is a REAP_KILL that fell back to kill-then-reap.",
             new CounterConfiguration { LabelNames = ["mode", "result"] });
         _reapMode = f.CreateGauge("lmkd_reap_mode", "The kill mode in use: 1 for the active one (reap-kill, kill-then-reap, kill-only).",
             new GaugeConfiguration { LabelNames = ["mode"] });
         _reapKillSupported = f.CreateGauge("lmkd_reap_kill_supported", "1 when the kernel knows PROCESS_MRELEASE_REAP_KILL (probe at start).");
+        _reapKillExpected = f.CreateGauge("lmkd_reap_kill_expected", "1 when the operator declared this kernel should have REAP_KILL (Lmkd:Metrics:ExpectReapKill); alerts compare it with lmkd_reap_kill_supported.");
         _decisionToSignal = f.CreateHistogram("lmkd_kill_decision_to_signal_seconds", "From the kill decision (scan, ranking, identity check) to SIGKILL.",
             new HistogramConfiguration { Buckets = latency });
         _signalToReap = f.CreateHistogram("lmkd_kill_signal_to_reap_seconds", "From SIGKILL to process_mrelease returning.",
@@ -57,9 +65,9 @@ public sealed class LmkdMetrics
             new GaugeConfiguration { LabelNames = ["mode"] });
         _wakeups = f.CreateCounter("lmkd_wakeups_total", "Monitor loop evaluations of the memory state.");
         _wakeupsSkipped = f.CreateCounter("lmkd_wakeups_skipped_total", "Pressure events not acted on because a victim was still dying.");
-        _psiAvg10 = f.CreateGauge("lmkd_psi_avg10_percent", "PSI avg10 of the watched scope at the last evaluation.",
-            new GaugeConfiguration { LabelNames = ["kind"] });
-        _stallSeconds = f.CreateCounter("lmkd_psi_stall_seconds_total", "PSI total stall time of the watched scope at the last evaluation.",
+        _psiAverage = f.CreateGauge("lmkd_psi_average_percent", "Memory PSI running averages of the watched scope (some/full over 10s, 60s, 300s), read at scrape time.",
+            new GaugeConfiguration { LabelNames = ["kind", "window"] });
+        _stallSeconds = f.CreateCounter("lmkd_psi_stall_seconds_total", "Memory PSI total stall time of the watched scope (some/full), read at scrape time.",
             new CounterConfiguration { LabelNames = ["kind"] });
         _memAvailable = f.CreateGauge("lmkd_memory_available_bytes", "Available memory of the watched scope as the policy last saw it.");
         _memFree = f.CreateGauge("lmkd_memory_free_bytes", "Free memory (compared with watermarks) as the policy last saw it.");
@@ -73,25 +81,38 @@ public sealed class LmkdMetrics
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 14) });
         _candidates = f.CreateGauge("lmkd_scan_candidates", "Processes seen by the last scan.");
         _ownRss = f.CreateGauge("lmkd_resident_memory_bytes", "Lmkd's own resident memory.");
-        _locked = f.CreateGauge("lmkd_memory_locked", "1 when Lmkd's memory is locked (mlockall), from /proc/self/smaps_rollup.");
+        _locked = f.CreateGauge("lmkd_memory_locked", "1 when Lmkd's memory is locked (mlockall took effect), else 0.");
         _loopAge = f.CreateGauge("lmkd_loop_last_iteration_age_seconds", "Seconds since the monitor loop last went round: grows when the loop is stuck.");
 
         _eventsMedium = _psiEvents.WithLabels("medium");
         _eventsCritical = _psiEvents.WithLabels("critical");
-        _stallSome = _stallSeconds.WithLabels("some");
-        _stallFull = _stallSeconds.WithLabels("full");
-        _avg10Some = _psiAvg10.WithLabels("some");
-        _avg10Full = _psiAvg10.WithLabels("full");
-        _wakeupsSkipped.Inc(0);
-        foreach (var why in new[] { "no_victim", "vanished", "identity_changed", "dry_run", "open_failed", "signal_failed" })
-            _skipped.WithLabels(why).Inc(0);
+        // Children created up front: a series that exists at 0 makes rate() and alerts work before the first event.
+        foreach (var kind in new[] { "some", "full" })
+        {
+            _stallSeconds.WithLabels(kind);
+            foreach (var window in new[] { "10s", "60s", "300s" })
+                _psiAverage.WithLabels(kind, window);
+        }
+        foreach (var why in SkipReasons)
+            _skipped.WithLabels(why);
+        // Every reason x band at 0 (72 series): otherwise the first kill of a kind is only the series' first
+        // sample, and increase()/rate() (the kills alert, the dashboard) would not count it.
+        foreach (var reason in Enum.GetValues<KillReason>())
+        {
+            if (reason == KillReason.None)
+                continue;
+            _killedRss.WithLabels(MonitorLoop.ReasonName(reason));
+            foreach (var band in AdjBands)
+                _kills.WithLabels(MonitorLoop.ReasonName(reason), band);
+        }
 
         _buildInfo.WithLabels(typeof(LmkdMetrics).Assembly.GetName().Version?.ToString(3) ?? "0", RuntimeInformation.FrameworkDescription, KernelRelease()).Set(1);
         Registry.AddBeforeCollectCallback(UpdateSelf);
     }
 
-    public void SetReapMode(ReapMode inUse, ReapMode probed)
+    public void SetReapMode(ReapMode inUse, ReapMode probed, bool expected = false)
     {
+        _reapKillExpected.Set(expected ? 1 : 0);
         foreach (var m in new[] { ReapMode.ReapKill, ReapMode.KillThenReap, ReapMode.KillOnly })
             _reapMode.WithLabels(KillModes.Name(m)).Set(m == inUse ? 1 : 0);
         _reapKillSupported.Set(probed == ReapMode.ReapKill ? 1 : 0);
@@ -110,23 +131,22 @@ public sealed class LmkdMetrics
         _ => "sampling",
     };
 
+    /// <summary>The PSI file of the watched scope; its averages and totals are read when scraped, so they are current even while the loop idles.</summary>
+    public void WatchPressure(string pressureFile) => _pressureFile = pressureFile;
+
     public void LoopIteration(long nowMs) => Volatile.Write(ref _lastIterationMs, nowMs);
 
     public void PressureEvent(PressureLevel level) => (level == PressureLevel.Critical ? _eventsCritical : _eventsMedium).Inc();
 
     public void SkippedWakeup() => _wakeupsSkipped.Inc();
 
-    public void Observed(in MemorySnapshot m, in PsiSnapshot psi, in KillDecision d)
+    public void Observed(in MemorySnapshot m, in KillDecision d)
     {
         _wakeups.Inc();
         _memAvailable.Set(m.AvailableKb * 1024.0);
         _memFree.Set(m.FreeKb * 1024.0);
         _swapFree.Set(m.SwapFreeKb * 1024.0);
         _thrashing.Set(d.ThrashingPct);
-        _avg10Some.Set(psi.SomeAvg10);
-        _avg10Full.Set(psi.FullAvg10);
-        _stallSome.IncTo(psi.SomeTotalUs / 1e6);
-        _stallFull.IncTo(psi.FullTotalUs / 1e6);
         _lastDecisionReason.Set(d.ShouldKill ? 1 : 0);
     }
 
@@ -138,6 +158,19 @@ public sealed class LmkdMetrics
 
     public void KillSkipped(string why) => _skipped.WithLabels(why).Inc();
 
+    /// <summary>
+    /// The skip reason when a kill found no victim: "protected" when an operator protection is what stood in the way
+    /// (a protected process was within the decision's oom_score_adj reach), else "no_victim".
+    /// </summary>
+    public static string NoVictimReason(RankingResult ranking)
+    {
+        foreach (var r in ranking.Rejected)
+            if (r.Reason is ExclusionReason.ProtectedUid or ExclusionReason.ProtectedExe or ExclusionReason.ProtectedCgroup
+                && r.Process.OomScoreAdj >= ranking.MinScoreAdj)
+                return "protected";
+        return "no_victim";
+    }
+
     public void KillDone(in KillDecision d, ProcessInfo victim, KillResult r, TimeSpan decisionToSignal)
     {
         var reason = MonitorLoop.ReasonName(d.Reason);
@@ -145,12 +178,14 @@ public sealed class LmkdMetrics
         {
             case KillOutcome.Killed:
                 _kills.WithLabels(reason, AdjBand(victim.OomScoreAdj)).Inc();
-                _killedBytes.WithLabels(reason).Inc(victim.WeightBytes);
+                _killedRss.WithLabels(reason).Inc(victim.RssBytes);
                 _decisionToSignal.Observe(decisionToSignal.TotalSeconds);
                 if (r.ReapErrno != KillResult.NotAttempted)
                     _signalToReap.Observe(r.TimeToReap.TotalSeconds);
                 if (r.Exited)
                     _signalToExit.Observe(r.TimeToExit.TotalSeconds);
+                if (r.FallbackErrno != 0)
+                    _mrelease.WithLabels(KillModes.Name(ReapMode.ReapKill), KillResult.ErrnoName(r.FallbackErrno)).Inc();
                 if (r.ReapErrno != KillResult.NotAttempted)
                     _mrelease.WithLabels(KillModes.Name(r.ModeUsed), r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno)).Inc();
                 break;
@@ -161,6 +196,8 @@ public sealed class LmkdMetrics
             default: KillSkipped("signal_failed"); break;
         }
     }
+
+    public static readonly string[] AdjBands = ["900_cached", "800_service_b", "700_previous", "500_service", "200_perceptible", "100_visible", "0_foreground", "negative_system"];
 
     /// <summary>Bands of oom_score_adj as Android names them, so a dashboard reads "cached" rather than "906".</summary>
     public static string AdjBand(int adj) => adj switch
@@ -175,22 +212,52 @@ public sealed class LmkdMetrics
         _ => "negative_system",
     };
 
+    /// <summary>Runs on the scrape thread before each collection; the monitor thread never waits for it.</summary>
     private void UpdateSelf()
     {
         _loopAge.Set((Environment.TickCount64 - Volatile.Read(ref _lastIterationMs)) / 1000.0);
-        try
+        // /proc/self/status, not smaps_rollup: the latter walks every mapping under the mmap lock the
+        // monitor thread may need. VmLck is the locked virtual size: enough to say whether mlockall took effect.
+        foreach (var line in ReadLines("/proc/self/status"))
         {
-            foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                _ownRss.Set(ParseKb(line) * 1024.0);
+            else if (line.StartsWith("VmLck:", StringComparison.Ordinal))
+                _locked.Set(ParseKb(line) > 0 ? 1 : 0);
+        }
+        if (_pressureFile is { } pressure)
+            UpdatePressure(ReadLines(pressure));
+    }
+
+    /// <summary>Lines of a PSI file: "some avg10=0.12 avg60=0.05 avg300=0.01 total=123456" (total in microseconds).</summary>
+    internal void UpdatePressure(IEnumerable<string> lines)
+    {
+        foreach (var line in lines)
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 2 || fields[0] is not ("some" or "full"))
+                continue;
+            foreach (var field in fields.AsSpan(1))
             {
-                if (line.StartsWith("Rss:", StringComparison.Ordinal))
-                    _ownRss.Set(ParseKb(line) * 1024.0);
-                else if (line.StartsWith("Locked:", StringComparison.Ordinal))
-                    _locked.Set(ParseKb(line) > 0 ? 1 : 0);
+                int eq = field.IndexOf('=');
+                if (eq <= 0 || !double.TryParse(field.AsSpan(eq + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+                    continue;
+                switch (field[..eq])
+                {
+                    case "avg10": _psiAverage.WithLabels(fields[0], "10s").Set(value); break;
+                    case "avg60": _psiAverage.WithLabels(fields[0], "60s").Set(value); break;
+                    case "avg300": _psiAverage.WithLabels(fields[0], "300s").Set(value); break;
+                    case "total": _stallSeconds.WithLabels(fields[0]).IncTo(value / 1e6); break;
+                }
             }
         }
-        catch (IOException)
-        {
-        }
+    }
+
+    /// <summary>A file's lines, or none when it cannot be read (a removed cgroup gives ENODEV): a scrape never fails on it.</summary>
+    private static string[] ReadLines(string path)
+    {
+        try { return File.ReadAllLines(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
     }
 
     private static long ParseKb(string line)
