@@ -19,7 +19,7 @@ wait_dead() { n=0; while ! dead "$1" && [ $n -lt "${2:-300}" ]; do sleep 0.1; n=
 oom_kills() { sed -n 's/^oom_kill //p' /proc/vmstat; }
 
 echo "kernel=$(cat /proc/sys/kernel/osrelease)"
-echo "cgroup_fs=$(stat -f -c %T /sys/fs/cgroup)"
+echo "cgroup_fs=$(awk '$2=="/sys/fs/cgroup"{print $3}' /proc/mounts)"
 
 # 1. The kernel check: same binary, same command on every kernel.
 begin killtest
@@ -48,7 +48,7 @@ for mode in auto killonly; do
   $H idle "$pid"
   $H burn 6 & b1=$!; $H burn 6 & b2=$!
   sleep 0.5
-  if [ $mode = auto ]; then ./lmkd kill-test --victim-pid "$pid" --json; else ./lmkd kill-test --victim-pid "$pid" --mode killonly --json; fi
+  if [ $mode = auto ]; then ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --json; else ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --mode killonly --json; fi
   echo "rc=$?"
   kill "$b1" "$b2"; wait
   end "starved-$mode"
