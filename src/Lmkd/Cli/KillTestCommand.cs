@@ -17,10 +17,11 @@ namespace Lmkd.Cli;
 public static class KillTestCommand
 {
     public const string Usage =
-        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reapkill|killthenreap|killonly] [--json]\n" +
+        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reapkill|killthenreap|killonly] [--victim-pid PID] [--json]\n" +
         "  Spawns 'lmkd hog --mb N' (default 32), kills it through the kill path and reports how.\n" +
+        "  --victim-pid kills that existing process instead (e.g. one sharing its memory with another, in a test VM).\n" +
         "  --mode overrides the probed mode (e.g. reapkill on a kernel without it shows the fallback).\n" +
-        "  Exit 0 when the child died by SIGKILL, 1 otherwise, 2 on bad arguments.";
+        "  Exit 0 when the child died by SIGKILL (--victim-pid: when it was killed and exited), 1 otherwise, 2 on bad arguments.";
 
     private const int ReadyTimeoutMs = 60_000; // generous: a JIT start under software emulation is slow
 
@@ -33,7 +34,7 @@ public static class KillTestCommand
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        int mb = 32, timeoutMs = 5000;
+        int mb = 32, timeoutMs = 5000, victimPid = 0;
         bool json = false;
         ReapMode? forced = null;
         for (int i = 0; i < args.Length; i++)
@@ -52,6 +53,7 @@ public static class KillTestCommand
                     "--mb" => TryPositive(v, out mb),
                     "--timeout-ms" => TryPositive(v, out timeoutMs),
                     "--mode" => TryParseMode(v, out forced),
+                    "--victim-pid" => TryPositive(v, out victimPid),
                     _ => false,
                 };
                 i++; // the value
@@ -68,6 +70,8 @@ public static class KillTestCommand
         ReapMode probed = ReapKillSupport.Probe(kernel, out int probeErrno);
         ReapMode mode = forced ?? probed;
         string release = ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
+        if (victimPid > 0)
+            return KillExisting(victimPid, kernel, probed, probeErrno, forced, mode, release, timeoutMs, json, stdout, stderr);
 
         DirectoryInfo dir = Directory.CreateTempSubdirectory("lmkd-kill-test-");
         string readyFile = Path.Combine(dir.FullName, "ready");
@@ -106,7 +110,7 @@ public static class KillTestCommand
                 : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {KillResult.ErrnoName(probeErrno)})"
                 : null;
 
-            var report = new Report(release, probeErrno, probed, forced, r, fallback, died, exitCode, exitSignal);
+            var report = new Report(release, probeErrno, probed, forced, r, fallback, died, exitCode, exitSignal, -1, -1);
             if (json)
                 WriteJson(stdout, report);
             else
@@ -136,6 +140,54 @@ public static class KillTestCommand
             {
             }
         }
+    }
+
+    /// <summary>
+    /// Kills a process this command did not start: its exit is seen only through the pidfd, so the
+    /// signal that ended it is not known. MemAvailable before and after shows whether the memory
+    /// came back, which is the point when the victim shares its mm with a survivor.
+    /// </summary>
+    private static int KillExisting(int pid, LinuxKernel kernel, ReapMode probed, int probeErrno, ReapMode? forced, ReapMode mode,
+        string release, int timeoutMs, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        ProcessInfo victim;
+        try
+        {
+            victim = ReadVictim(pid);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"lmkd kill-test: cannot read /proc/{pid}: {e.Message}");
+            return 1;
+        }
+        long before = MemAvailableKb();
+        KillResult r = new Killer(kernel, mode, ReadStartTime).Kill(victim, dryRun: false, timeoutMs);
+        long after = MemAvailableKb();
+        string? fallback = r.FallbackReason is { } fr ? $"REAP_KILL refused: {fr}"
+            : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {KillResult.ErrnoName(probeErrno)})"
+            : null;
+        var report = new Report(release, probeErrno, probed, forced, r, fallback, r.Exited, -1, 0, before, after);
+        if (json)
+            WriteJson(stdout, report);
+        else
+            WriteText(stdout, report);
+        return r.Outcome == KillOutcome.Killed && r.Exited ? 0 : 1;
+    }
+
+    private static long MemAvailableKb()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/meminfo"))
+            {
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(13).Trim().TrimEnd("kB").Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+        return -1;
     }
 
     private static ProcessStartInfo DefaultChild(int mb, string readyFile) =>
@@ -249,7 +301,7 @@ public static class KillTestCommand
     }
 
     private sealed record Report(string Kernel, int ProbeErrno, ReapMode Probed, ReapMode? Forced, KillResult Kill,
-        string? Fallback, bool ChildExited, int ExitCode, int ExitSignal);
+        string? Fallback, bool ChildExited, int ExitCode, int ExitSignal, long MemAvailableBeforeKb, long MemAvailableAfterKb);
 
     private static double Ms(TimeSpan t) => Math.Round(t.TotalMilliseconds, 3);
 
@@ -277,10 +329,13 @@ public static class KillTestCommand
         o.WriteLine(string.Create(c, $"time to signal:  {Ms(k.TimeToSignal)} ms"));
         o.WriteLine(string.Create(c, $"time to reap:    {Ms(k.TimeToReap)} ms"));
         o.WriteLine(string.Create(c, $"time to exit:    {Ms(k.TimeToExit)} ms{(k.TimedOut ? " (timed out)" : k.Exited ? "" : " (not seen)")}"));
-        o.WriteLine(r.ChildExited
+        o.WriteLine(r.ChildExited && r.ExitCode == -1 ? "child exit:      exited (not our child: signal unknown)"
+            : r.ChildExited
             ? $"child exit:      {SignalName(r.ExitSignal)} (exit code {r.ExitCode})"
             : "child exit:      still alive after the timeout (killed by kill-test itself)");
         o.WriteLine(string.Create(c, $"memory freed:    {k.VictimRssBytes / 1048576.0:F1} MiB (child RSS before the kill)"));
+        if (r.MemAvailableBeforeKb >= 0)
+            o.WriteLine(string.Create(c, $"MemAvailable:    {r.MemAvailableBeforeKb / 1024.0:F1} MiB before, {r.MemAvailableAfterKb / 1024.0:F1} MiB after"));
     }
 
     private static void WriteJson(TextWriter o, Report r)
@@ -307,9 +362,11 @@ public static class KillTestCommand
             w.WriteBoolean("exited", k.Exited);
             w.WriteBoolean("timedOut", k.TimedOut);
             w.WriteNumber("childExitCode", r.ExitCode);
-            w.WriteString("childExitSignal", SignalName(r.ExitSignal));
+            w.WriteString("childExitSignal", r.ExitCode == -1 && r.ChildExited ? "unknown" : SignalName(r.ExitSignal));
             w.WriteNumber("childRssBytes", k.VictimRssBytes);
             w.WriteNumber("childSwapBytes", k.VictimSwapBytes);
+            w.WriteNumber("memAvailableBeforeKb", r.MemAvailableBeforeKb);
+            w.WriteNumber("memAvailableAfterKb", r.MemAvailableAfterKb);
             w.WriteEndObject();
         }
         o.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));

@@ -1,0 +1,128 @@
+#!/bin/sh
+# Runs inside a throw-away guest (busybox sh, /work = the VM dir from build-guest.sh). Every
+# scenario of the VM tests in one boot, each between "=== BEGIN name" and "=== END name" lines
+# that Lmkd.Tests/Vm parses. Memory pressure is safe here: the guest is disposable.
+set -u
+cd /work
+H=./vmhelper
+# The script and the busybox tools it starts are never victims, of Lmkd or of the kernel: this
+# keeps the scenarios clean (the hogs raise their own oom_score_adj).
+echo -1000 > /proc/self/oom_score_adj
+
+begin() { echo "=== BEGIN $1"; }
+end() { echo "=== END $1"; }
+# wait_file PATH [TENTHS]: until PATH exists (default 30 s under software emulation).
+wait_file() { n=0; while [ ! -e "$1" ] && [ $n -lt "${2:-300}" ]; do sleep 0.1; n=$((n+1)); done; [ -e "$1" ]; }
+# dead PID: gone or a zombie.
+dead() { s=$($H state "$1"); [ "$s" = gone ] || [ "$s" = Z ]; }
+wait_dead() { n=0; while ! dead "$1" && [ $n -lt "${2:-300}" ]; do sleep 0.1; n=$((n+1)); done; dead "$1"; }
+oom_kills() { sed -n 's/^oom_kill //p' /proc/vmstat; }
+
+echo "kernel=$(cat /proc/sys/kernel/osrelease)"
+echo "cgroup_fs=$(awk '$2=="/sys/fs/cgroup"{print $3}' /proc/mounts)"
+
+# 1. The kernel check: same binary, same command on every kernel.
+begin killtest
+./lmkd kill-test --mb 64 --json; echo "rc=$?"
+end killtest
+
+# 4a. A victim sharing its mm with a second process (CLONE_VM, not a thread).
+begin sharevm
+$H sharevm 64 1000 /tmp/sv.ready &
+wait_file /tmp/sv.ready; read -r pid sib < /tmp/sv.ready
+echo "victim=$pid sibling=$sib"
+./lmkd kill-test --victim-pid "$pid" --json; echo "rc=$?"
+sleep 0.5
+echo "after500ms victim=$($H state "$pid") sibling=$($H state "$sib") avail_kb=$($H avail)"
+kill -9 "$sib" 2>/dev/null; wait
+echo "after_cleanup avail_kb=$($H avail)"
+end sharevm
+
+# 4b. A victim starved of CPU (SCHED_IDLE behind two spinning processes), killed by the probed
+# mode, then another by SIGKILL alone for comparison.
+for mode in auto killonly; do
+  begin "starved-$mode"
+  rm -f /tmp/st.ready
+  ./lmkd hog --mb 64 --oom-score-adj 1000 --ready-file /tmp/st.ready >/dev/null &
+  wait_file /tmp/st.ready; pid=$(cat /tmp/st.ready)
+  $H idle "$pid"
+  $H burn 6 & b1=$!; $H burn 6 & b2=$!
+  sleep 0.5
+  if [ $mode = auto ]; then ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --json; else ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --mode killonly --json; fi
+  echo "rc=$?"
+  kill "$b1" "$b2"; wait
+  end "starved-$mode"
+done
+
+# 4c. EBUSY: an unprivileged caller may not kill a root process; REAP_KILL says EBUSY and the
+# documented fallback (signal, then reap) is refused too, so the victim lives.
+begin ebusy
+# run-in-vm packs / with mode 0700 (its mktemp dir): let the unprivileged user reach /work.
+chmod 755 /
+rm -f /tmp/eb.ready
+./lmkd hog --mb 16 --oom-score-adj 1000 --ready-file /tmp/eb.ready >/dev/null &
+wait_file /tmp/eb.ready; pid=$(cat /tmp/eb.ready)
+$H asuser 65534 ./lmkd kill-test --victim-pid "$pid" --json; echo "rc=$?"
+echo "victim_after=$($H state "$pid")"
+kill -9 "$pid"; wait
+end ebusy
+
+# 3. Cgroup scope on pure cgroup v2, with memory.max (and memory.high, whose throttling is
+# the stall PSI sees when nothing can be reclaimed: no swap, no disk).
+begin cgroup
+cg=/sys/fs/cgroup/lmkd-e2e
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p $cg; echo 112M > $cg/memory.max; echo 96M > $cg/memory.high
+./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false --Lmkd:SelfProtection:LockMemory=false \
+  --Lmkd:Scope:Cgroup=/lmkd-e2e > /tmp/lmkd-cg.log 2>&1 &
+lm=$!
+n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd-cg.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
+rm -f /tmp/cg.ready
+sh -c "echo \$\$ > $cg/cgroup.procs; exec ./lmkd hog --mb 16 --grow-mb 8 --every-ms 200 --max-mb 400 --oom-score-adj 800 --ready-file /tmp/cg.ready" >/dev/null &
+hog=$!
+wait_dead "$hog" 400; echo "hog_dead=$?"
+kill "$lm"; wait
+echo "memory.events: $(tr '\n' ' ' < $cg/memory.events)"
+cat /tmp/lmkd-cg.log
+rmdir $cg
+end cgroup
+
+# 2. Whole-machine scope for real: a protected process, two background processes at high
+# oom_score_adj, a growing hog. The protected one runs from a hard link, so its exe path differs.
+# Swap on zram, as on Android: without it nothing here is reclaimable (no disk, the files live in
+# RAM), memory never stalls before it runs out, and the kernel's OOM killer fires with no PSI event.
+begin machine
+if [ ! -e /sys/block/zram0 ]; then
+  # The stock kernel has zram as modules (shipped gzipped: run-in-vm cannot take non-executable ELF files).
+  for m in zsmalloc zram; do gunzip -c modules/$m.ko.gz > /tmp/$m.ko && insmod /tmp/$m.ko; done
+fi
+echo 96M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0
+echo "swap: $(grep SwapTotal /proc/meminfo)"
+ln -f lmkd keeper
+for f in k b1 b2; do rm -f /tmp/$f.ready; done
+./keeper hog --mb 40 --oom-score-adj 800 --ready-file /tmp/k.ready >/dev/null & keep=$!
+./lmkd hog --mb 30 --oom-score-adj 1000 --ready-file /tmp/b1.ready >/dev/null & b1=$!
+./lmkd hog --mb 30 --oom-score-adj 900 --ready-file /tmp/b2.ready >/dev/null & b2=$!
+for f in k b1 b2; do wait_file /tmp/$f.ready; done
+echo "keeper=$keep bg1000=$b1 bg900=$b2"
+oom0=$(oom_kills)
+$H watch /tmp/watch.log 60 & w=$!
+./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false --Lmkd:SelfProtection:LockMemory=false \
+  --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
+lm=$!
+n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
+./lmkd hog --mb 16 --grow-mb 8 --every-ms 150 --max-mb 1024 --oom-score-adj 800 >/dev/null & hog=$!
+echo "hog=$hog"
+wait_dead "$hog" 450; echo "hog_dead=$?"
+sleep 1
+kill "$lm" "$w"; 
+echo "states keeper=$($H state $keep) bg1000=$($H state $b1) bg900=$($H state $b2) hog=$($H state $hog)"
+kill -9 "$keep" "$b1" "$b2" "$hog" 2>/dev/null; wait
+swapoff /dev/zram0
+echo "oom_kill_delta=$(( $(oom_kills) - oom0 ))"
+echo "dmesg_out_of_memory=$(dmesg | grep -c 'Out of memory')"
+echo "--- lmkd log"
+cat /tmp/lmkd.log
+echo "--- watch log"
+cat /tmp/watch.log
+end machine
