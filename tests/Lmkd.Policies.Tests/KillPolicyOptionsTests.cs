@@ -36,7 +36,7 @@ public class KillPolicyOptionsTests
         { nameof(KillPolicyOptions.SwapFreeLowPercentage), new() { SwapFreeLowPercentage = 101 }, "0..100" },
         { nameof(KillPolicyOptions.SwapUtilMaxPct), new() { SwapUtilMaxPct = -1 }, "0..100" },
         { nameof(KillPolicyOptions.FilecacheMinKb), new() { FilecacheMinKb = -1 }, "0 or more" },
-        { nameof(KillPolicyOptions.LowMemMinScoreAdj), new() { LowMemMinScoreAdj = 1001 }, "-1000..1000" },
+        { nameof(KillPolicyOptions.LowMemMinScoreAdj), new() { LowMemMinScoreAdj = 1002 }, "or 1001 to turn LOW_MEM kills off" },
         { nameof(KillPolicyOptions.PressureAfterKillMinScoreAdj), new() { PressureAfterKillMinScoreAdj = -1001 }, "-1000..1000" },
         { nameof(KillPolicyOptions.PerceptibleMinScoreAdj), new() { PerceptibleMinScoreAdj = 2000 }, "-1000..1000" },
         { nameof(KillPolicyOptions.ThrashingResetIntervalMs), new() { ThrashingResetIntervalMs = 0 }, "more than 0" },

@@ -410,7 +410,7 @@ public class KillPolicyTests
 
         var reloaded = new KillPolicyOptions { FilecacheMinKb = 50_000, PollShortMs = 3, PressureAfterKillMinScoreAdj = 100 };
         p.UpdateOptions(reloaded);
-        Assert.Same(reloaded, p.Options);
+        Assert.Equal(reloaded, p.Options);
 
         // The kill is still remembered (PressureAfterKill, with the new floor) and the cut limit kept.
         var after = Eval(p, 200, PressureLevel.None, Mem(FreeBelowMin, Thrash(151)));
@@ -426,7 +426,7 @@ public class KillPolicyTests
         var p = new KillPolicy(KillPolicyOptions.Default);
         var ex = Assert.Throws<ArgumentException>(() => p.UpdateOptions(new KillPolicyOptions { PollLongMs = 0 }));
         Assert.Contains(nameof(KillPolicyOptions.PollLongMs), ex.Message);
-        Assert.Same(KillPolicyOptions.Default, p.Options);
+        Assert.Equal(KillPolicyOptions.Default, p.Options);
         Assert.Throws<ArgumentException>(() => new KillPolicy(new KillPolicyOptions { SwapUtilMaxPct = 101 }));
     }
 

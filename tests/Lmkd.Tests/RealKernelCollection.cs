@@ -1,3 +1,7 @@
+// Real pressure, VM boots under software emulation and timed kernel events all compete for the
+// same two cores: run test classes one after another so no scenario blurs another's figures.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
 namespace Lmkd.Tests;
 
 /// <summary>
