@@ -111,7 +111,7 @@ $H watch /tmp/watch.log 60 & w=$!
   --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
 lm=$!
 n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
-./lmkd hog --mb 16 --grow-mb 8 --every-ms 150 --max-mb 1024 --oom-score-adj 800 >/dev/null & hog=$!
+./lmkd hog --mb 16 --grow-mb 8 --every-ms 300 --max-mb 1024 --oom-score-adj 800 >/dev/null & hog=$!
 echo "hog=$hog"
 wait_dead "$hog" 450; echo "hog_dead=$?"
 sleep 1

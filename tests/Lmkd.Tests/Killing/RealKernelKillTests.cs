@@ -87,7 +87,8 @@ public class RealKernelKillTests(ITestOutputHelper output)
     [PrivilegedFact]
     public void A_victim_that_already_exited_is_Vanished_and_nothing_is_signalled()
     {
-        using var child = Spawn("true");
+        // Long enough to read its start time, short enough to be gone before the kill.
+        using var child = Spawn("sleep", "0.2");
         var victim = VictimOf(child);
         Assert.True(child.WaitForExit(5000));
         Assert.Equal(0, child.ExitCode);
