@@ -30,6 +30,7 @@ public sealed class MonitorLoop : IDisposable
     private readonly KillPolicy _policy;
     private readonly int _selfPid = Environment.ProcessId;
     private Thread? _thread;
+    private readonly ManualResetEventSlim _threadStarted = new();
 
     private volatile bool _stopRequested;
     private volatile LmkdOptions? _pendingOptions;
@@ -51,6 +52,8 @@ public sealed class MonitorLoop : IDisposable
     /// <summary>Set when the loop ended on an unrecoverable error (e.g. the watched cgroup was removed).</summary>
     public string? FatalError { get; private set; }
     public event Action? Stopped;
+    /// <summary>What the monitor thread got when it raised its own priority (set by <see cref="Start"/>).</summary>
+    public string ThreadPriority { get; private set; } = "not started";
 
     public MonitorLoop(LmkdOptions options, Scope scope, ServiceNotifier notifier, LmkdMetrics metrics, ILogger log)
     {
@@ -87,6 +90,9 @@ public sealed class MonitorLoop : IDisposable
     {
         _thread = new Thread(Run) { Name = "lmkd-monitor", IsBackground = true };
         _thread.Start();
+        // The startup line reports the thread's priority with the rest of self-protection: wait for it (bounded).
+        if (!_threadStarted.Wait(TimeSpan.FromSeconds(2)))
+            ThreadPriority = "unknown (the monitor thread did not report within 2 s)";
     }
 
     /// <summary>Ask the loop to stop and wait for it (bounded: shutdown must take under a second).</summary>
@@ -106,8 +112,8 @@ public sealed class MonitorLoop : IDisposable
 
     private void Run()
     {
-        var prio = SelfProtection.RaiseThreadPriority(_options.SelfProtection.RealtimePriority);
-        _log.LogInformation("Monitor thread started (priority: {Priority})", prio);
+        ThreadPriority = SelfProtection.RaiseThreadPriority(_options.SelfProtection.RealtimePriority);
+        _threadStarted.Set();
         try
         {
             Loop();
@@ -330,6 +336,7 @@ public sealed class MonitorLoop : IDisposable
         _reaper.Dispose();
         _psi.Dispose();
         _wake.Dispose();
+        _threadStarted.Dispose();
     }
 
     private sealed class PendingKill(long id, KillDecision decision, PressureLevel level, MemorySnapshot memory, PsiSnapshot psi, ProcessInfo victim, long startTimestamp, bool dryRun)
