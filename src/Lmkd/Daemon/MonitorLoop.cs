@@ -82,8 +82,21 @@ public sealed class MonitorLoop : IDisposable
             SampleMaxIntervalMs = options.Psi.SampleMaxIntervalMs,
         });
         _psi.Arm();
+        WarmUp();
         _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, LmkdMetrics.TriggerModeName(_psi.Mode), _psi.Description);
         _metrics.SetTriggerMode(_psi.Mode);
+    }
+
+    /// <summary>
+    /// Run the scan and the ranking once, so their code and buffers are resident (and locked, with
+    /// mlockall's ONFAULT) before the first kill, instead of being paged in when memory is shortest.
+    /// </summary>
+    private void WarmUp()
+    {
+        var candidates = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
+        VictimRanking.Rank(candidates, 0, _rules, _selfPid);
+        _scope.ReadMemory();
+        _psi.ReadSnapshot();
     }
 
     public void Start()
