@@ -21,7 +21,7 @@ public sealed partial class SystemdUnitTests
     /// <summary>systemd-oomd's own unit rates 2.0; Lmkd's must not be more exposed.</summary>
     private const double MaxExposure = 2.0;
 
-    private static string RepoFile(string relative)
+    internal static string RepoFile(string relative)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Lmkd.slnx")))
