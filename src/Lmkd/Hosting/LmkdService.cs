@@ -28,7 +28,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // Memory is locked before anything else is allocated; the report waits for the monitor thread's priority.
+        // Memory is locked first, before the metrics server and the monitor allocate; the report waits for the monitor thread's priority.
         var self = SelfProtection.Apply(_options.SelfProtection, _options.ProcRoot);
         log.LogInformation("Configuration from {ConfigFile}; dry run {DryRun}", source.File ?? "(defaults only)", _options.DryRun);
 

@@ -13,13 +13,13 @@ public sealed class ServiceProtocolTests : IDisposable
     private readonly NotifySocket _notify = new();
     private readonly string _dir = Directory.CreateTempSubdirectory("lmkd-service-").FullName;
 
-    private LmkdProcess Start(string configFile, long watchdogUsec = 0)
+    private LmkdProcess Start(string configFile, long watchdogUsec = 0, params string[] switches)
     {
         var env = new Dictionary<string, string> { ["NOTIFY_SOCKET"] = _notify.Path };
         if (watchdogUsec > 0)
             env["WATCHDOG_USEC"] = watchdogUsec.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Metrics off: parallel tests must not compete for the port.
-        return LmkdProcess.Start(["run", "--config", configFile, "--Lmkd:Metrics:Enabled=false"], env);
+        return LmkdProcess.Start(["run", "--config", configFile, "--Lmkd:Metrics:Enabled=false", .. switches], env);
     }
 
     private string WriteConfig(string name, string json)
@@ -68,7 +68,7 @@ public sealed class ServiceProtocolTests : IDisposable
     public void Startup_reports_every_self_protection_result_in_one_line()
     {
         var config = WriteConfig("appsettings.json", Config(dryRun: true));
-        using var lmkd = Start(config);
+        using var lmkd = Start(config, 0, "--Lmkd:SelfProtection:RealtimePriority=1");
         Assert.True(lmkd.WaitFor(p => p.EventsLike("Self-protection").Any(), StartTimeout), lmkd.Output);
         var line = Assert.Single(lmkd.EventsLike("Self-protection"));
         foreach (var property in new[] { "OomScoreAdj", "MemoryLock", "ThreadPriority", "MissingCapabilities" })
@@ -78,6 +78,17 @@ public sealed class ServiceProtocolTests : IDisposable
             Assert.Contains("CAP_SYS_RESOURCE: PSI trigger windows", line.GetProperty("MissingCapabilities").GetString());
         // The monitor thread's result is in the same line, not logged on its own.
         Assert.Empty(lmkd.EventsLike("Monitor thread started"));
+        if (HasCapability(23)) // CAP_SYS_NICE: the monitor thread, and only it, runs SCHED_FIFO 1
+        {
+            Assert.Equal("SCHED_FIFO 1", line.GetProperty("ThreadPriority").GetString());
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{lmkd.Pid}/task"))
+            {
+                var comm = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                int policy = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[38], System.Globalization.CultureInfo.InvariantCulture);
+                Assert.True(comm == "lmkd-monitor" ? policy == 1 : policy == 0, $"thread {comm}: policy {policy}");
+            }
+        }
     }
 
     [PrivilegedFact]
