@@ -30,6 +30,7 @@ public sealed class MonitorLoop : IDisposable
     private readonly KillPolicy _policy;
     private readonly int _selfPid = Environment.ProcessId;
     private Thread? _thread;
+    private readonly ManualResetEventSlim _threadStarted = new();
 
     private volatile bool _stopRequested;
     private volatile LmkdOptions? _pendingOptions;
@@ -54,6 +55,8 @@ public sealed class MonitorLoop : IDisposable
     /// <summary>Set when the loop ended on an unrecoverable error (e.g. the watched cgroup was removed).</summary>
     public string? FatalError { get; private set; }
     public event Action? Stopped;
+    /// <summary>What the monitor thread got when it raised its own priority (set by <see cref="Start"/>).</summary>
+    public string ThreadPriority { get; private set; } = "not started";
 
     public MonitorLoop(LmkdOptions options, Scope scope, ServiceNotifier notifier, LmkdMetrics metrics, ILogger log)
     {
@@ -82,15 +85,31 @@ public sealed class MonitorLoop : IDisposable
             SampleMaxIntervalMs = options.Psi.SampleMaxIntervalMs,
         });
         _psi.Arm();
+        WarmUp();
         _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, LmkdMetrics.TriggerModeName(_psi.Mode), _psi.Description);
         _metrics.SetTriggerMode(_psi.Mode);
         _metrics.WatchPressure(scope.PressureFile);
+    }
+
+    /// <summary>
+    /// Run the scan and the ranking once, so their code and buffers are resident (and locked, with
+    /// mlockall's ONFAULT) before the first kill, instead of being paged in when memory is shortest.
+    /// </summary>
+    private void WarmUp()
+    {
+        var candidates = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
+        VictimRanking.Rank(candidates, 0, _rules, _selfPid);
+        _scope.ReadMemory();
+        _psi.ReadSnapshot();
     }
 
     public void Start()
     {
         _thread = new Thread(Run) { Name = "lmkd-monitor", IsBackground = true };
         _thread.Start();
+        // The startup line reports the thread's priority with the rest of self-protection: wait for it (bounded).
+        if (!_threadStarted.Wait(TimeSpan.FromSeconds(2)))
+            ThreadPriority = "unknown (the monitor thread did not report within 2 s)";
     }
 
     /// <summary>Ask the loop to stop and wait for it (bounded: shutdown must take under a second).</summary>
@@ -110,8 +129,8 @@ public sealed class MonitorLoop : IDisposable
 
     private void Run()
     {
-        var prio = SelfProtection.RaiseThreadPriority(_options.SelfProtection.RealtimePriority);
-        _log.LogInformation("Monitor thread started (priority: {Priority})", prio);
+        ThreadPriority = SelfProtection.RaiseThreadPriority(_options.SelfProtection.RealtimePriority);
+        _threadStarted.Set();
         try
         {
             Loop();
@@ -343,6 +362,7 @@ public sealed class MonitorLoop : IDisposable
         _reaper.Dispose();
         _psi.Dispose();
         _wake.Dispose();
+        _threadStarted.Dispose();
     }
 
     private sealed class PendingKill(long id, KillDecision decision, PressureLevel level, MemorySnapshot memory, PsiSnapshot psi, ProcessInfo victim, long startTimestamp, bool dryRun)

@@ -28,9 +28,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        // Memory is locked first, before the metrics server and the monitor allocate; the report waits for the monitor thread's priority.
         var self = SelfProtection.Apply(_options.SelfProtection, _options.ProcRoot);
-        log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; missing capabilities: {MissingCapabilities}",
-            self.OomScoreAdj, self.MemoryLock, self.MissingCapabilities);
         log.LogInformation("Configuration from {ConfigFile}; dry run {DryRun}", source.File ?? "(defaults only)", _options.DryRun);
 
         if (_options.Metrics.Enabled)
@@ -40,6 +39,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _loop = new MonitorLoop(_options, _scope, _notifier, _metrics, log);
         _loop.Stopped += OnLoopStopped;
         _loop.Start();
+        log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; monitor thread {ThreadPriority}; missing capabilities: {MissingCapabilities}",
+            self.OomScoreAdj, self.MemoryLock, _loop.ThreadPriority, self.MissingCapabilities);
 
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {

@@ -12,25 +12,48 @@ namespace Lmkd.Hosting;
 /// </summary>
 public sealed class ServiceNotifier
 {
-    private readonly SystemdNotifier _notifier = new();
-    private long _lastPingMs;
+    private readonly Action<string>? _send;
+    private long _lastPingMs = long.MinValue;
+    /// <summary>No pings before READY=1: the loop runs a moment before the service declares itself ready.</summary>
+    private volatile bool _ready;
 
-    public ServiceNotifier()
+    public ServiceNotifier() : this(SystemdSender(), WatchdogUsecFromEnvironment())
+    {
+    }
+
+    /// <summary>For tests: where the datagrams go (null: nowhere) and the watchdog interval in microseconds.</summary>
+    internal ServiceNotifier(Action<string>? send, long watchdogUsec)
+    {
+        _send = send;
+        // Below 2 ms a half-interval ping would round to zero: treat as no watchdog rather than spin.
+        WatchdogIntervalMs = watchdogUsec >= 2000 ? watchdogUsec / 1000 : 0;
+    }
+
+    private static Action<string>? SystemdSender()
+    {
+        var notifier = new SystemdNotifier();
+        return notifier.IsEnabled ? state => notifier.Notify(new ServiceState(state)) : null;
+    }
+
+    private static long WatchdogUsecFromEnvironment()
     {
         // WATCHDOG_PID, when set, names the process systemd expects pings from.
         var watchdogPid = Environment.GetEnvironmentVariable("WATCHDOG_PID");
         bool forUs = string.IsNullOrEmpty(watchdogPid) || watchdogPid == Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        if (forUs && long.TryParse(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), out var usec) && usec > 0)
-            WatchdogIntervalMs = usec / 1000;
+        return forUs && long.TryParse(Environment.GetEnvironmentVariable("WATCHDOG_USEC"), NumberStyles.None, CultureInfo.InvariantCulture, out var usec) ? usec : 0;
     }
 
-    public bool IsEnabled => _notifier.IsEnabled;
+    public bool IsEnabled => _send is not null;
     /// <summary>The watchdog interval systemd asked for, or 0 when there is none.</summary>
     public long WatchdogIntervalMs { get; }
     /// <summary>Ping at half the interval, the usual margin.</summary>
     public long PingEveryMs => WatchdogIntervalMs / 2;
 
-    public void Ready(string status) => Send($"READY=1\nSTATUS={status}\nMAINPID={Environment.ProcessId}");
+    public void Ready(string status)
+    {
+        Send($"READY=1\nSTATUS={status}\nMAINPID={Environment.ProcessId}");
+        _ready = true;
+    }
     public void Status(string status) => Send("STATUS=" + status);
     public void Stopping() => Send("STOPPING=1");
     public void Reloading()
@@ -40,18 +63,18 @@ public sealed class ServiceNotifier
         Send($"RELOADING=1\nMONOTONIC_USEC={usec}");
     }
 
-    /// <summary>Called by the monitor loop on every iteration: pings when due, without allocating otherwise.</summary>
+    /// <summary>
+    /// Called by the monitor loop on every iteration, and by nothing else: there is no timer, so a loop
+    /// stuck anywhere (a read, a scan, a deadlock) stops the pings and systemd restarts the daemon.
+    /// Pings when due, without allocating otherwise.
+    /// </summary>
     public void PingIfDue(long nowMs)
     {
-        if (WatchdogIntervalMs == 0 || nowMs - _lastPingMs < PingEveryMs)
+        if (WatchdogIntervalMs == 0 || !_ready || (_lastPingMs != long.MinValue && nowMs - _lastPingMs < PingEveryMs))
             return;
         _lastPingMs = nowMs;
         Send("WATCHDOG=1");
     }
 
-    private void Send(string state)
-    {
-        if (_notifier.IsEnabled)
-            _notifier.Notify(new ServiceState(state));
-    }
+    private void Send(string state) => _send?.Invoke(state);
 }

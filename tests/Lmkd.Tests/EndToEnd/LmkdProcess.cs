@@ -47,6 +47,8 @@ public sealed partial class LmkdProcess : IDisposable
         psi.UseShellExecute = false;
         // Tests must not pick up the machine's /etc/lmkd or a developer's LMKD_* variables.
         psi.Environment.Remove("LMKD_CONFIG");
+        // LMKD_BINARY names the binary for the tests; the daemon would read it as the option "Lmkd:BINARY".
+        psi.Environment.Remove("LMKD_BINARY");
         psi.Environment.Remove("NOTIFY_SOCKET");
         psi.Environment.Remove("JOURNAL_STREAM");
         return psi;
