@@ -32,10 +32,24 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         var self = SelfProtection.Apply(_options.SelfProtection, _options.ProcRoot);
         log.LogInformation("Configuration from {ConfigFile}; dry run {DryRun}", source.File ?? "(defaults only)", _options.DryRun);
 
-        if (_options.Metrics.Enabled)
-            StartMetrics();
-
-        _scope = Scope.Open(_options);
+        try
+        {
+            if (_options.Metrics.Enabled)
+                StartMetrics();
+            _scope = Scope.Open(_options);
+        }
+        catch (Exception e) when (e is ConfigException or ScopeException)
+        {
+            // A start refused for a named reason: say it once, plainly, and stop (no host stack trace).
+            var (code, message) = e is ConfigException c
+                ? (Program.ExitConfig, $"invalid configuration: {c.Error.Key}: {c.Error.Message}")
+                : (1, e.Message);
+            log.LogCritical("Lmkd cannot start: {Error}", message);
+            Environment.ExitCode = code;
+            _notifier.Status("failed: " + message);
+            lifetime.StopApplication();
+            return Task.CompletedTask;
+        }
         _loop = new MonitorLoop(_options, _scope, _notifier, _metrics, log);
         _loop.Stopped += OnLoopStopped;
         _loop.Start();
