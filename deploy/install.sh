@@ -45,10 +45,10 @@ install -m 0755 "$binary" "$bin_dir/lmkd.new"
 mv -f "$bin_dir/lmkd.new" "$bin_dir/lmkd"
 
 if [ -e "$config" ]; then
-  install -m 0644 deploy/appsettings.json "$config.dist"
+  install -m 0644 appsettings.json "$config.dist"
   echo "install: kept $config; the new default is $config.dist"
 else
-  install -m 0644 deploy/appsettings.json "$config"
+  install -m 0644 appsettings.json "$config"
 fi
 "$bin_dir/lmkd" check-config --config "$config"
 

@@ -91,6 +91,8 @@ end cgroup
 # oom_score_adj, a growing hog. The protected one runs from a hard link, so its exe path differs.
 # Swap on zram, as on Android: without it nothing here is reclaimable (no disk, the files live in
 # RAM), memory never stalls before it runs out, and the kernel's OOM killer fires with no PSI event.
+# Android's 10% "swap low" mark is under 10 MiB of a swap this small, less than a second of the
+# hog's growth: the scenario marks swap low at 25%, as an operator would for a small zram.
 begin machine
 if [ ! -e /sys/block/zram0 ]; then
   # The stock kernel has zram as modules (shipped gzipped: run-in-vm cannot take non-executable ELF files).
@@ -108,7 +110,7 @@ echo "keeper=$keep bg1000=$b1 bg900=$b2"
 oom0=$(oom_kills)
 $H watch /tmp/watch.log 60 & w=$!
 ./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false --Lmkd:SelfProtection:LockMemory=false \
-  --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
+  --Lmkd:Policy:SwapFreeLowPercentage=25 --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
 lm=$!
 n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
 ./lmkd hog --mb 16 --grow-mb 8 --every-ms 300 --max-mb 1024 --oom-score-adj 800 >/dev/null & hog=$!
