@@ -16,6 +16,21 @@ public sealed class IdleProcesses : IDisposable
 
     public int Started { get; }
 
+    private static IdleProcesses? s_shared;
+
+    /// <summary>
+    /// One set for the whole program: BenchmarkDotNet runs GlobalSetup/GlobalCleanup per benchmark case, and
+    /// killed sleeps linger as zombies until init reaps them, so a set per case would leave the next case a
+    /// /proc full of zombies instead of live processes. <see cref="DisposeShared"/> ends it (Program does).
+    /// </summary>
+    public static IdleProcesses Shared(int target) => s_shared ??= FillTo(target);
+
+    public static void DisposeShared()
+    {
+        s_shared?.Dispose();
+        s_shared = null;
+    }
+
     private IdleProcesses(SandboxCgroup? cgroup, Process? spawner, int started)
     {
         _cgroup = cgroup;
@@ -70,9 +85,36 @@ public sealed class IdleProcesses : IDisposable
         return n;
     }
 
+    /// <summary>Live processes: /proc entries whose state is not Z or X (zombies linger until their parent reaps them).</summary>
+    public static int CountLiveProcesses()
+    {
+        int n = 0;
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            string name = Path.GetFileName(dir);
+            if (name.Length == 0 || !char.IsAsciiDigit(name[0]))
+                continue;
+            try
+            {
+                string stat = File.ReadAllText(dir + "/stat");
+                int close = stat.LastIndexOf(')');
+                if (close > 0 && close + 2 < stat.Length && stat[close + 2] is not ('Z' or 'X'))
+                    n++;
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return n;
+    }
+
     public void Dispose()
     {
         _cgroup?.Dispose();
         _spawner?.Dispose();
+        // Wait (bounded) for init to reap the killed sleeps, so whatever runs next sees the machine as it was.
+        var sw = Stopwatch.StartNew();
+        while (Started > 0 && CountProcesses() > 500 && sw.Elapsed < TimeSpan.FromSeconds(10))
+            Thread.Sleep(50);
     }
 }

@@ -9,6 +9,16 @@ if (args.Length > 0 && args[0] == "pressure")
 if (args.Length > 0 && args[0] == "allocs")
     return AllocationCheck.Run(args[1..]);
 
-var summaries = BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly)
-    .Run(args.Length == 0 ? ["--filter", "*"] : args, new BenchConfig());
+// The idle processes some benchmarks share must not outlive the program, also on Ctrl-C.
+Console.CancelKeyPress += (_, _) => IdleProcesses.DisposeShared();
+IEnumerable<BenchmarkDotNet.Reports.Summary> summaries;
+try
+{
+    summaries = BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly)
+        .Run(args.Length == 0 ? ["--filter", "*"] : args, new BenchConfig());
+}
+finally
+{
+    IdleProcesses.DisposeShared();
+}
 return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
