@@ -255,6 +255,8 @@ public static class PressureScenario
             psi.UseShellExecute = false;
             // The machine's /etc/lmkd and the caller's systemd sockets are not this run's business.
             psi.Environment.Remove("LMKD_CONFIG");
+            // LMKD_* variables are configuration to the daemon: LMKD_BINARY would be refused as an unknown key.
+            psi.Environment.Remove("LMKD_BINARY");
             psi.Environment.Remove("NOTIFY_SOCKET");
             psi.Environment.Remove("JOURNAL_STREAM");
             return new DaemonProcess(Process.Start(psi) ?? throw new InvalidOperationException("lmkd did not start"));
