@@ -1,0 +1,24 @@
+using BenchmarkDotNet.Running;
+using Lmkd.Benchmarks;
+
+// `allocs` counts the monitor thread's own allocations per wake-up (exact, per thread).
+// `pressure` runs the real daemon under real pressure (a scenario, not BenchmarkDotNet);
+// anything else goes to BenchmarkDotNet (no arguments: every benchmark, not the interactive menu).
+if (args.Length > 0 && args[0] == "pressure")
+    return PressureScenario.Run(args[1..]);
+if (args.Length > 0 && args[0] == "allocs")
+    return AllocationCheck.Run(args[1..]);
+
+// The idle processes some benchmarks share must not outlive the program, also on Ctrl-C.
+Console.CancelKeyPress += (_, _) => IdleProcesses.DisposeShared();
+IEnumerable<BenchmarkDotNet.Reports.Summary> summaries;
+try
+{
+    summaries = BenchmarkSwitcher.FromAssembly(typeof(BenchConfig).Assembly)
+        .Run(args.Length == 0 ? ["--filter", "*"] : args, new BenchConfig());
+}
+finally
+{
+    IdleProcesses.DisposeShared();
+}
+return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
