@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Lmkd.Cli;
+using Lmkd.Daemon;
 using Lmkd.Linux;
 using Lmkd.Policies;
 using Lmkd.ProcFs;
@@ -22,6 +23,7 @@ public class DecisionToSignalBenchmarks
     private SandboxCgroup _scope = null!;
     private ProcessScanner _scanner = null!;
     private Func<string, bool> _inScope = null!;
+    private IReadOnlyList<ProcessInfo> _warmMachine = null!, _warmCgroup = null!;
     private readonly RankingRules _rules = RankingRules.None;
     private readonly int _self = Environment.ProcessId;
 
@@ -40,6 +42,9 @@ public class DecisionToSignalBenchmarks
         _scanner = new ProcessScanner();
         var all = _scanner.Scan();
         var counts = _scanner.LastScanCounts;
+        // What the daemon's CandidateCache holds when a kill comes: a list scanned off the monitor thread.
+        _warmMachine = all.ToArray();
+        _warmCgroup = _scanner.Scan(_inScope).ToArray();
         Console.WriteLine($"// /proc lists {counts.Entries} processes, {IdleProcesses.CountLiveProcesses()} live ({_idle.Started} idle sleeps added); {all.Count} are kill candidates; {_scanner.Scan(_inScope).Count} in {rel}");
     }
 
@@ -60,6 +65,12 @@ public class DecisionToSignalBenchmarks
 
     [Benchmark(Description = "Naive scan+Pick+identity check (cgroup scope, 3 of ~2,000)")]
     public bool NaiveCgroup() => IdentityHolds(VictimRanking.Pick(NaiveScanner.Scan(_inScope), 0, _rules, _self), NaiveScanner.ReadStartTime);
+
+    [Benchmark(Description = "Daemon's path: warm list, CandidateCache.Freshen, identity check (machine)")]
+    public bool WarmMachine() => IdentityHolds(CandidateCache.Freshen(_warmMachine, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
+
+    [Benchmark(Description = "Daemon's path: warm list, CandidateCache.Freshen, identity check (cgroup scope)")]
+    public bool WarmCgroup() => IdentityHolds(CandidateCache.Freshen(_warmCgroup, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
 
     [Benchmark(Description = "ProcessScanner.Scan only (machine)")]
     public int ScanOnlyMachine() => _scanner.Scan().Count;

@@ -83,7 +83,7 @@ public class WakeToDecisionBenchmarks
         var memory = _system.Read();
         var psi = _machinePsi.ReadSnapshot();
         var decision = _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in memory, in psi);
-        _metrics.Observed(memory, psi, decision);
+        _metrics.Observed(memory, decision);
         return decision;
     }
 
@@ -93,7 +93,7 @@ public class WakeToDecisionBenchmarks
         var memory = _cgroupMemory.Read();
         var psi = _cgroupPsi.ReadSnapshot();
         var decision = _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in memory, in psi);
-        _metrics.Observed(memory, psi, decision);
+        _metrics.Observed(memory, decision);
         return decision;
     }
 }

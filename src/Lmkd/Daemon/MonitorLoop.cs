@@ -22,6 +22,11 @@ public sealed class MonitorLoop : IDisposable
     private readonly Scope _scope;
     private readonly PsiMonitor _psi;
     private readonly ProcessScanner _scanner;
+    private readonly CandidateCache _candidates;
+    /// <summary>A candidate list older than this is not trusted at a kill: the kill scans in full instead.</summary>
+    private const int CandidateMaxAgeMs = 3000;
+    /// <summary>While an episode lasts, the list is rescanned this often (off the monitor thread).</summary>
+    private const int CandidateRefreshMs = 500;
     private readonly Killer _killer;
     private readonly ReaperThread _reaper;
     private readonly EventFd _wake = new();
@@ -68,6 +73,8 @@ public sealed class MonitorLoop : IDisposable
         _rules = BuildRules(options);
         _policy = new KillPolicy(options.Policy);
         _scanner = new ProcessScanner(options.ProcRoot);
+        // Created here, on the host's thread: its scanner thread must not inherit the monitor's real-time priority.
+        _candidates = new CandidateCache(options.ProcRoot, scope.CgroupPath is null ? null : scope.Contains, metrics.Scanned);
 
         var kernel = new LinuxKernel();
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
@@ -97,8 +104,8 @@ public sealed class MonitorLoop : IDisposable
     /// </summary>
     private void WarmUp()
     {
-        var candidates = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
-        VictimRanking.Rank(candidates, 0, _rules, _selfPid);
+        var snapshot = _candidates.RefreshNow();
+        CandidateCache.Freshen(snapshot.Processes, _scanner.Read, 0, _rules, _selfPid, maxReads: 4);
         _scope.ReadMemory();
         _psi.ReadSnapshot();
     }
@@ -195,7 +202,10 @@ public sealed class MonitorLoop : IDisposable
             {
                 _metrics.PressureEvent(level);
                 if (now >= _pollUntilMs)
+                {
                     _episodeStartTimestamp = _wakeTimestamp; // the first event of a pressure episode
+                    _candidates.RequestRefresh(); // so a kill, if one comes, ranks a fresh list
+                }
                 _pollUntilMs = now + _options.Psi.PollWindowMs;
             }
             else if (now >= _pollUntilMs)
@@ -235,6 +245,8 @@ public sealed class MonitorLoop : IDisposable
         var decision = _policy.Evaluate(now, level, memory, psi);
         _metrics.Observed(memory, decision);
         _pollIntervalMs = decision.PollIntervalMs;
+        if (_candidates.Latest is not { } list || now - list.TakenAtMs >= CandidateRefreshMs)
+            _candidates.RequestRefresh();
         if (decision.KeepPolling)
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
         if (decision.ShouldKill)
@@ -244,13 +256,11 @@ public sealed class MonitorLoop : IDisposable
     private void StartKill(long now, PressureLevel level, KillDecision decision, in MemorySnapshot memory, in PsiSnapshot psi)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var candidates = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
-        var victim = VictimRanking.Pick(candidates, decision.MinScoreAdj, _rules, _selfPid);
-        _metrics.Scanned(candidates.Count, Stopwatch.GetElapsedTime(t0));
+        var victim = ChooseVictim(decision, now, out var candidates);
         if (victim is null)
         {
             _policy.OnKillResult(decision, killed: false);
-            // The full ranking (with why each candidate was passed over) costs little next to the scan just done.
+            candidates ??= _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
             var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
             _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
             if (now - _lastNoVictimLogMs >= 10_000)
@@ -268,10 +278,6 @@ public sealed class MonitorLoop : IDisposable
             WakeToDecision = Stopwatch.GetElapsedTime(_wakeTimestamp, t0),
             EpisodeStartTimestamp = _episodeStartTimestamp,
         };
-        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
-            kill.Id, ReasonName(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
-            decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
-            victim.Pid, victim.Comm, victim.OomScoreAdj, victim.RssBytes / 1024);
         _inFlight = kill;
         if (!_reaper.TrySubmit(victim, _options.DryRun, _options.Kill.TimeoutMs, result =>
             {
@@ -283,7 +289,30 @@ public sealed class MonitorLoop : IDisposable
             // Cannot happen while _inFlight guards submissions; say so loudly if it ever does.
             _inFlight = null;
             _log.LogError("Kill {KillId}: the reaper thread is busy; kill not attempted", kill.Id);
+            return;
         }
+        // Logged after the hand-over: a slow log sink must never stand between a decision and its signal.
+        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
+            kill.Id, ReasonName(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
+            decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
+            victim.Pid, victim.Comm, victim.OomScoreAdj, victim.RssBytes / 1024);
+    }
+
+    /// <summary>
+    /// The victim, from the recent candidate list when there is one (re-reading only the top of
+    /// it), else from a full scan on this thread. <paramref name="scanned"/> is the full scan's
+    /// list when one was made.
+    /// </summary>
+    private ProcessInfo? ChooseVictim(in KillDecision decision, long now, out IReadOnlyList<ProcessInfo>? scanned)
+    {
+        scanned = null;
+        if (_candidates.Latest is { } list && now - list.TakenAtMs <= CandidateMaxAgeMs
+            && CandidateCache.Freshen(list.Processes, _scanner.Read, decision.MinScoreAdj, _rules, _selfPid) is { } victim)
+            return victim;
+        long t0 = Stopwatch.GetTimestamp();
+        scanned = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
+        _metrics.Scanned(scanned.Count, Stopwatch.GetElapsedTime(t0));
+        return VictimRanking.Pick(scanned, decision.MinScoreAdj, _rules, _selfPid);
     }
 
     private void FinishKill(PendingKill kill, long now)
@@ -311,6 +340,7 @@ public sealed class MonitorLoop : IDisposable
             _log.LogWarning("Kill {KillId} not done: pid {Pid} ({Comm}) {Outcome} (errno {Errno}); reason {Reason}",
                 kill.Id, v.Pid, v.Comm, r.Outcome, KillResult.ErrnoName(r.SignalErrno), ReasonName(kill.Decision.Reason));
         }
+        _candidates.RequestRefresh(); // the victim is gone; others may have grown
         // Keep watching closely right after a kill: lmkd polls fast until pressure subsides.
         _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
         _pollIntervalMs = _options.Policy.PollShortMs;
@@ -360,6 +390,7 @@ public sealed class MonitorLoop : IDisposable
     public void Dispose()
     {
         _reaper.Dispose();
+        _candidates.Dispose();
         _psi.Dispose();
         _wake.Dispose();
         _threadStarted.Dispose();

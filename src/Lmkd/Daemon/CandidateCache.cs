@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Lmkd.Policies;
+using Lmkd.ProcFs;
+
+namespace Lmkd.Daemon;
+
+/// <summary>
+/// A recent list of kill candidates, scanned off the monitor thread. A full /proc scan costs tens
+/// of milliseconds with a couple of thousand processes (opening every /proc/&lt;pid&gt; alone costs
+/// milliseconds); doing it between the decision and the signal would be the slowest step of a kill.
+/// The monitor asks for a refresh when a pressure episode starts and while it lasts; at a kill it
+/// ranks this list and re-reads only the few processes at the top (<see cref="Freshen"/>).
+/// The scanner thread runs at normal priority (it is created before the monitor thread raises its
+/// own) and sleeps between requests: nothing is scanned while memory is fine.
+/// </summary>
+public sealed class CandidateCache : IDisposable
+{
+    public sealed record Snapshot(IReadOnlyList<ProcessInfo> Processes, long TakenAtMs, TimeSpan Duration);
+
+    private readonly ProcessScanner _scanner;
+    private readonly Func<string, bool>? _filter;
+    private readonly Action<int, TimeSpan>? _onScanned;
+    private readonly AutoResetEvent _request = new(false);
+    private readonly Thread _thread;
+    private volatile Snapshot? _latest;
+    private volatile bool _stop;
+
+    public CandidateCache(string procRoot, Func<string, bool>? cgroupFilter, Action<int, TimeSpan>? onScanned = null)
+    {
+        _scanner = new ProcessScanner(procRoot);
+        _filter = cgroupFilter;
+        _onScanned = onScanned;
+        _thread = new Thread(Run) { Name = "lmkd-scanner", IsBackground = true };
+        _thread.Start();
+    }
+
+    public Snapshot? Latest => _latest;
+
+    /// <summary>Ask for a fresh scan; requests made while one runs coalesce into one more.</summary>
+    public void RequestRefresh() => _request.Set();
+
+    /// <summary>Scan on the caller's thread and wait (start-up, tests).</summary>
+    public Snapshot RefreshNow()
+    {
+        lock (_scanner)
+            return Publish();
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            _request.WaitOne();
+            if (_stop)
+                return;
+            lock (_scanner)
+                Publish();
+        }
+    }
+
+    private Snapshot Publish()
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var processes = _scanner.Scan(_filter);
+        var snapshot = new Snapshot(processes, Environment.TickCount64, Stopwatch.GetElapsedTime(t0));
+        _latest = snapshot;
+        _onScanned?.Invoke(processes.Count, snapshot.Duration);
+        return snapshot;
+    }
+
+    /// <summary>
+    /// The victim from a list that may be a second or two old: rank it, re-read the candidates at the
+    /// top (the first oom_score_adj bucket that still has a live member, up to <paramref name="maxReads"/>
+    /// processes) and rank those fresh figures. A process gone or replaced since the scan (another
+    /// start time) drops out; one whose oom_score_adj fell below the minimum is passed over by the
+    /// ranking. Null when nobody at the top is still there: the caller then scans in full.
+    /// </summary>
+    public static ProcessInfo? Freshen(IReadOnlyList<ProcessInfo> stale, Func<int, ProcessInfo?> read, int minScoreAdj,
+        RankingRules rules, int selfPid, int maxReads = 64)
+    {
+        var ranked = VictimRanking.Rank(stale, minScoreAdj, rules, selfPid).Ranked;
+        var fresh = new List<ProcessInfo>();
+        int? bucket = null;
+        int reads = 0;
+        foreach (var p in ranked)
+        {
+            if (reads >= maxReads || (bucket is int b && p.OomScoreAdj < b))
+                break;
+            reads++;
+            var now = read(p.Pid);
+            if (now is null || now.StartTime != p.StartTime)
+                continue;
+            fresh.Add(now);
+            bucket ??= p.OomScoreAdj;
+        }
+        return VictimRanking.Pick(fresh, minScoreAdj, rules, selfPid);
+    }
+
+    public void Dispose()
+    {
+        _stop = true;
+        _request.Set();
+        _thread.Join(TimeSpan.FromSeconds(1));
+        _request.Dispose();
+    }
+}
