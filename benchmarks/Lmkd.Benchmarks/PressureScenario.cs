@@ -88,7 +88,7 @@ public static class PressureScenario
     {
         var kills = new List<Kill>();
         SandboxCgroup? cg = null;
-        DaemonProcess? daemon = null;
+        DaemonChild? daemon = null;
         var workloads = new List<Process>();
         string file = Path.Combine("/var/tmp", $"lmkd-bench-{Environment.ProcessId}-{run}.dat");
         try
@@ -101,8 +101,9 @@ public static class PressureScenario
                     return (kills, "writing the thrash file failed");
             }
 
-            daemon = DaemonProcess.Start(cg.RelativePath);
-            if (!daemon.WaitFor(d => d.Events("Lmkd ready").Any(), TimeSpan.FromSeconds(30), stop))
+            daemon = DaemonChild.Start(Workloads.StartInfo("run", "--Lmkd:Scope:Cgroup=" + cg.RelativePath,
+                "--Lmkd:Metrics:Enabled=false", "--Lmkd:SelfProtection:LockMemory=false"));
+            if (!daemon.WaitReady(TimeSpan.FromSeconds(30), stop))
                 return (kills, "the daemon did not start:\n" + daemon.Output);
 
             workloads.Add(Workloads.Start(cg, "--mb 40 --oom-score-adj 900"));
@@ -115,7 +116,7 @@ public static class PressureScenario
             Thread.Sleep(500); // the last kill event reaches the log after the victim's exit
             long oomKills = cg.OomKillCount();
 
-            foreach (var e in daemon.Events("Kill {KillId} {Outcome}"))
+            foreach (var e in daemon.EventsLike("Kill {KillId} {Outcome}"))
             {
                 if (e.GetProperty("Outcome").GetString() != "done")
                     continue;
@@ -199,113 +200,7 @@ public static class PressureScenario
         }
 
         /// <summary>One `lmkd hog` inside the cgroup; returns once its initial memory is resident.</summary>
-        public static Process Start(SandboxCgroup cg, string hogArgs)
-        {
-            string ready = Path.Combine(Path.GetTempPath(), $"lmkd-bench-{Guid.NewGuid():N}.ready");
-            var shell = cg.StartShell($"exec {Command()} hog {hogArgs} --ready-file {SelfCommand.Quote(ready)}");
-            var sw = Stopwatch.StartNew();
-            try
-            {
-                while (!File.Exists(ready))
-                {
-                    if (shell.HasExited || sw.Elapsed > TimeSpan.FromSeconds(30))
-                        throw new InvalidOperationException($"hog {hogArgs} did not get ready");
-                    Thread.Sleep(20);
-                }
-            }
-            catch
-            {
-                if (!shell.HasExited)
-                    shell.Kill();
-                shell.Dispose();
-                throw;
-            }
-            finally
-            {
-                File.Delete(ready);
-            }
-            return shell;
-        }
+        public static Process Start(SandboxCgroup cg, string hogArgs) => cg.StartHog(Command(), hogArgs);
     }
 
-    /// <summary>The daemon, logging compact JSON; events are parsed as they arrive.</summary>
-    private sealed class DaemonProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly ConcurrentQueue<JsonElement> _events = new();
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        private DaemonProcess(Process process)
-        {
-            _process = process;
-            _process.OutputDataReceived += (_, e) => Collect(e.Data);
-            _process.ErrorDataReceived += (_, e) => Collect(e.Data);
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-        }
-
-        public string Output => string.Join('\n', _lines);
-
-        public static DaemonProcess Start(string cgroup)
-        {
-            var psi = Workloads.StartInfo("run", "--Lmkd:Scope:Cgroup=" + cgroup, "--Lmkd:Log:Format=json",
-                "--Lmkd:Metrics:Enabled=false", "--Lmkd:SelfProtection:LockMemory=false");
-            psi.RedirectStandardOutput = true;
-            psi.RedirectStandardError = true;
-            psi.UseShellExecute = false;
-            // The machine's /etc/lmkd and the caller's systemd sockets are not this run's business.
-            psi.Environment.Remove("LMKD_CONFIG");
-            // LMKD_* variables are configuration to the daemon: LMKD_BINARY would be refused as an unknown key.
-            psi.Environment.Remove("LMKD_BINARY");
-            psi.Environment.Remove("NOTIFY_SOCKET");
-            psi.Environment.Remove("JOURNAL_STREAM");
-            return new DaemonProcess(Process.Start(psi) ?? throw new InvalidOperationException("lmkd did not start"));
-        }
-
-        private void Collect(string? line)
-        {
-            if (line is null)
-                return;
-            _lines.Enqueue(line);
-            if (!line.StartsWith('{'))
-                return;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                _events.Enqueue(doc.RootElement.Clone());
-            }
-            catch (JsonException)
-            {
-            }
-        }
-
-        public IEnumerable<JsonElement> Events(string templatePrefix) =>
-            _events.Where(e => e.TryGetProperty("@mt", out var mt) && mt.GetString()!.StartsWith(templatePrefix, StringComparison.Ordinal));
-
-        public bool WaitFor(Func<DaemonProcess, bool> condition, TimeSpan timeout, CancellationToken stop)
-        {
-            var sw = Stopwatch.StartNew();
-            while (sw.Elapsed < timeout && !stop.IsCancellationRequested && !_process.HasExited)
-            {
-                if (condition(this))
-                    return true;
-                Thread.Sleep(50);
-            }
-            return condition(this);
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!_process.HasExited)
-                    _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(5000);
-            }
-            catch (InvalidOperationException)
-            {
-            }
-            _process.Dispose();
-        }
-    }
 }

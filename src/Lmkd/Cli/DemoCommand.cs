@@ -75,7 +75,7 @@ public static class DemoCommand
         public int Play()
         {
             SandboxCgroup? cg = null;
-            Process? daemon = null;
+            DaemonChild? daemon = null;
             string file = Path.Combine("/var/tmp", $"lmkd-demo-{Environment.ProcessId}.dat");
             try
             {
@@ -87,20 +87,11 @@ public static class DemoCommand
                 using (var dd = cg.StartShell($"dd if=/dev/zero of={SelfCommand.Quote(file)} bs=1M count={limitMb / 2} conv=fsync status=none && dd if={SelfCommand.Quote(file)} iflag=nocache count=0 status=none"))
                     dd.WaitForExit();
 
-                var psi = SelfCommand.StartInfo("run", "--Lmkd:Scope:Cgroup=" + cg.RelativePath, "--Lmkd:Protect:Cgroups:0=" + guarded.RelativePath,
-                    "--Lmkd:Metrics:Enabled=false", "--Lmkd:SelfProtection:LockMemory=false", "--Lmkd:Log:Format=json", $"--Lmkd:DryRun={dryRun}");
-                psi.RedirectStandardOutput = true;
-                psi.RedirectStandardError = true;
-                psi.Environment.Remove("NOTIFY_SOCKET");
-                daemon = Process.Start(psi)!;
-                var events = new System.Collections.Concurrent.BlockingCollection<JsonElement>();
-                daemon.OutputDataReceived += (_, e) => { if (e.Data is { } line && TryParse(line, out var ev)) events.Add(ev); };
-                daemon.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line) Say("lmkd: " + line); };
-                daemon.BeginOutputReadLine();
-                daemon.BeginErrorReadLine();
-                if (!WaitFor(events, "Lmkd ready", TimeSpan.FromSeconds(30)))
+                daemon = DaemonChild.Start(SelfCommand.StartInfo("run", "--Lmkd:Scope:Cgroup=" + cg.RelativePath, "--Lmkd:Protect:Cgroups:0=" + guarded.RelativePath,
+                    "--Lmkd:Metrics:Enabled=false", "--Lmkd:SelfProtection:LockMemory=false", $"--Lmkd:DryRun={dryRun}"));
+                if (!WaitFor(daemon, "Lmkd ready", TimeSpan.FromSeconds(30)))
                 {
-                    Say("the daemon did not start; giving up");
+                    Say("the daemon did not start; giving up:\n" + daemon.Output);
                     return 1;
                 }
 
@@ -115,17 +106,17 @@ public static class DemoCommand
                 long nextStatus = 0;
                 while (_clock.Elapsed < end && !stop.IsCancellationRequested && !daemon.HasExited)
                 {
-                    if (events.TryTake(out var ev, 200))
+                    if (daemon.TryTakeNext(out var ev, 200))
                         Narrate(ev);
                     if (_clock.ElapsedMilliseconds >= nextStatus)
                     {
                         nextStatus = _clock.ElapsedMilliseconds + 2000;
                         Say(Status(cg));
                     }
-                    if (!Alive("hog") && events.Count == 0)
+                    if (!Alive("hog"))
                         break;
                 }
-                while (events.TryTake(out var ev, 300))
+                while (daemon.TryTakeNext(out var ev, 300))
                     Narrate(ev);
 
                 if (stop.IsCancellationRequested)
@@ -141,11 +132,6 @@ public static class DemoCommand
             }
             finally
             {
-                if (daemon is { HasExited: false })
-                {
-                    daemon.Kill();
-                    daemon.WaitForExit(2000);
-                }
                 daemon?.Dispose();
                 foreach (var (_, p) in _workloads)
                 {
@@ -160,18 +146,17 @@ public static class DemoCommand
 
         private void Start(SandboxCgroup cg, string label, string hogArgs, string? fallbackArgs = null)
         {
-            string ready = Path.Combine(Path.GetTempPath(), $"lmkd-demo-{Guid.NewGuid():N}.ready");
-            var p = cg.StartShell($"exec {SelfCommand.ShellCommand("hog")} {hogArgs} --ready-file {SelfCommand.Quote(ready)}");
-            while (!File.Exists(ready) && !p.HasExited && !stop.IsCancellationRequested)
-                Thread.Sleep(20);
-            if (p.HasExited && fallbackArgs is not null)
+            Process p;
+            try
+            {
+                p = cg.StartHog(SelfCommand.ShellCommand(), hogArgs, stop: stop);
+            }
+            catch (InvalidOperationException) when (fallbackArgs is not null)
             {
                 // Lowering oom_score_adj needs CAP_SYS_RESOURCE; without it the protection rule alone guards the process.
                 Say($"{label}: oom_score_adj -500 refused (no CAP_SYS_RESOURCE); it stays at 0, guarded by the cgroup rule");
-                Start(cg, label, fallbackArgs);
-                return;
+                p = cg.StartHog(SelfCommand.ShellCommand(), fallbackArgs, stop: stop);
             }
-            File.Delete(ready);
             _workloads.Add((label, p));
             _labels[p.Id] = label;
         }
@@ -181,7 +166,7 @@ public static class DemoCommand
 
         private void Narrate(JsonElement e)
         {
-            string template = e.GetProperty("@mt").GetString() ?? "";
+            string template = DaemonChild.Template(e);
             string Label(int pid) => _labels.TryGetValue(pid, out var l) ? l : "pid " + pid;
             if (template.StartsWith("Watching", StringComparison.Ordinal))
                 Say("lmkd: " + e.GetProperty("PsiDescription").GetString());
@@ -190,15 +175,7 @@ public static class DemoCommand
             else if (template.StartsWith("Kill {KillId} {Outcome}", StringComparison.Ordinal))
                 Say($"lmkd kill {e.GetProperty("KillId").GetInt64()} {e.GetProperty("Outcome").GetString()}: {Label(e.GetProperty("Pid").GetInt32())} (oom_score_adj {e.GetProperty("OomScoreAdj").GetInt32()}) freed {e.GetProperty("RssKb").GetInt64() / 1024} MiB; mode {e.GetProperty("ReapMode").GetString()}, reap {e.GetProperty("ReapResult").GetString()}, exit {e.GetProperty("SignalToExitMs").GetDouble():F1} ms after SIGKILL");
             else if (template.StartsWith("Kill {KillId} not done", StringComparison.Ordinal) || template.StartsWith("Kill wanted", StringComparison.Ordinal))
-                Say("lmkd: " + Render(e));
-        }
-
-        private static string Render(JsonElement e)
-        {
-            string text = e.GetProperty("@mt").GetString() ?? "";
-            foreach (var p in e.EnumerateObject())
-                text = text.Replace("{" + p.Name + "}", p.Value.ToString());
-            return text;
+                Say("lmkd: " + DaemonChild.Render(e));
         }
 
         private static string Status(SandboxCgroup cg)
@@ -211,32 +188,15 @@ public static class DemoCommand
             return $"cgroup memory {long.Parse(usage.Trim(), CultureInfo.InvariantCulture) >> 20} MiB; PSI some {some[(avg10 + 6)..some.IndexOf(' ', avg10)]}%";
         }
 
-        private static bool TryParse(string line, out JsonElement e)
-        {
-            e = default;
-            if (!line.StartsWith('{'))
-                return false;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                e = doc.RootElement.Clone();
-                return true;
-            }
-            catch (JsonException)
-            {
-                return false;
-            }
-        }
-
-        private bool WaitFor(System.Collections.Concurrent.BlockingCollection<JsonElement> events, string prefix, TimeSpan timeout)
+        private bool WaitFor(DaemonChild daemon, string prefix, TimeSpan timeout)
         {
             var sw = Stopwatch.StartNew();
-            while (sw.Elapsed < timeout && !stop.IsCancellationRequested)
+            while (sw.Elapsed < timeout && !stop.IsCancellationRequested && !daemon.HasExited)
             {
-                if (events.TryTake(out var e, 100))
+                if (daemon.TryTakeNext(out var e, 100))
                 {
                     Narrate(e);
-                    if (e.GetProperty("@mt").GetString()!.StartsWith(prefix, StringComparison.Ordinal))
+                    if (DaemonChild.Template(e).StartsWith(prefix, StringComparison.Ordinal))
                         return true;
                 }
             }

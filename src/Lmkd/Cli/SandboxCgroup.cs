@@ -165,6 +165,42 @@ public sealed class SandboxCgroup : IDisposable
         return Process.Start(psi) ?? throw new InvalidOperationException("sh did not start");
     }
 
+    /// <summary>
+    /// Starts `lmkd hog HOGARGS` inside the cgroup (<paramref name="lmkdCommand"/>: the shell words
+    /// that run an lmkd) and returns once its initial memory is resident (its ready file appeared).
+    /// The process is the hog itself: the shell execs it. Throws when the hog exits before it is ready.
+    /// </summary>
+    public Process StartHog(string lmkdCommand, string hogArgs, TimeSpan? timeout = null, CancellationToken stop = default)
+    {
+        string ready = Path.Combine(Path.GetTempPath(), $"lmkd-hog-{Guid.NewGuid():N}.ready");
+        var hog = StartShell($"exec {lmkdCommand} hog {hogArgs} --ready-file {SelfCommand.Quote(ready)}");
+        var sw = Stopwatch.StartNew();
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        try
+        {
+            while (!File.Exists(ready))
+            {
+                if (hog.HasExited)
+                    throw new InvalidOperationException($"lmkd hog {hogArgs} exited with {hog.ExitCode} before it was ready");
+                if (sw.Elapsed > limit || stop.IsCancellationRequested)
+                    throw new TimeoutException($"lmkd hog {hogArgs} not ready after {sw.Elapsed.TotalSeconds:F0} s");
+                Thread.Sleep(20);
+            }
+            return hog;
+        }
+        catch
+        {
+            if (!hog.HasExited)
+                hog.Kill();
+            hog.Dispose();
+            throw;
+        }
+        finally
+        {
+            File.Delete(ready);
+        }
+    }
+
     /// <summary>SIGKILLs everything inside (cgroup.kill where the kernel has it) and waits until it is empty.</summary>
     public void KillAll(TimeSpan? timeout = null)
     {

@@ -119,19 +119,19 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
         Assert.Equal(0, cg.OomKillCount());
     }
 
-    private static IEnumerable<JsonElement> DryRunKills(LmkdProcess p) =>
+    private static IEnumerable<JsonElement> DryRunKills(DaemonChild p) =>
         p.EventsLike("Kill {KillId} {Outcome}").Where(e => e.GetProperty("Outcome").GetString()!.StartsWith("dry run", StringComparison.Ordinal));
 
     private sealed record KillEvent(long Id, int Pid, string Reason, string Mode);
 
-    private static List<KillEvent> KillsDone(LmkdProcess p) =>
+    private static List<KillEvent> KillsDone(DaemonChild p) =>
         p.EventsLike("Kill {KillId} {Outcome}")
             .Where(e => e.GetProperty("Outcome").GetString() == "done")
             .Select(e => new KillEvent(e.GetProperty("KillId").GetInt64(), e.GetProperty("Pid").GetInt32(),
                 e.GetProperty("Reason").GetString()!, e.GetProperty("ReapMode").GetString()!))
             .ToList();
 
-    private LmkdProcess StartDaemon(TestCgroup cg, params string[] extra)
+    private DaemonChild StartDaemon(TestCgroup cg, params string[] extra)
     {
         var lmkd = LmkdProcess.Start([
             "run", "--Lmkd:Scope:Cgroup=" + cg.RelativePath, "--Lmkd:Metrics:Enabled=false",
@@ -153,7 +153,7 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
 
     private static bool HasCapSysResource() => Lmkd.Hosting.SelfProtection.HasCapability(24);
 
-    private void Report(LmkdProcess lmkd, TestCgroup cg)
+    private void Report(DaemonChild lmkd, TestCgroup cg)
     {
         output.WriteLine($"kernel OOM kills in the cgroup: {cg.OomKillCount()}");
         foreach (var line in lmkd.Output.Split('\n').Where(l => l.Contains("Kill ") || l.Contains("\"@l\"")))

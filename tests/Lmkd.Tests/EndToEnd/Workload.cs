@@ -30,21 +30,8 @@ public sealed class Workload : IDisposable
 
     public static Workload Start(TestCgroup cgroup, string label, string hogArgs, TimeSpan? readyTimeout = null)
     {
-        string ready = Path.Combine(Path.GetTempPath(), $"lmkd-e2e-{Guid.NewGuid():N}.ready");
-        var shell = cgroup.StartShell($"exec {LmkdCommand()} hog {hogArgs} --ready-file {SelfCommand.Quote(ready)}");
-        var sw = Stopwatch.StartNew();
-        var timeout = readyTimeout ?? TimeSpan.FromSeconds(30);
-        while (!File.Exists(ready))
-        {
-            if (shell.HasExited)
-                throw new InvalidOperationException($"workload {label} ({hogArgs}) exited with {shell.ExitCode} before it was ready");
-            if (sw.Elapsed > timeout)
-                throw new TimeoutException($"workload {label} ({hogArgs}) not ready after {timeout}");
-            Thread.Sleep(20);
-        }
-        int pid = int.Parse(File.ReadAllText(ready).Trim());
-        File.Delete(ready);
-        return new Workload(shell, pid, label);
+        var hog = cgroup.StartHog(LmkdCommand(), hogArgs, readyTimeout);
+        return new Workload(hog, hog.Id, label);
     }
 
     public bool IsAlive => !_shell.HasExited;

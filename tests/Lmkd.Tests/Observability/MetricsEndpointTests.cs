@@ -7,7 +7,7 @@ namespace Lmkd.Tests.Observability;
 /// <summary>How the real daemon starts (or refuses to) with its metrics endpoint; always dry run, never killing.</summary>
 public class MetricsEndpointTests
 {
-    private static LmkdProcess Run(params string[] extra) =>
+    private static DaemonChild Run(params string[] extra) =>
         LmkdProcess.Start(["run", "--Lmkd:DryRun=true", "--Lmkd:SelfProtection:LockMemory=false", .. extra]);
 
     [Fact]

@@ -101,6 +101,6 @@ public class PrometheusEndToEndTests
         }
     }
 
-    private static IEnumerable<JsonElement> DoneKills(LmkdProcess p) =>
+    private static IEnumerable<JsonElement> DoneKills(DaemonChild p) =>
         p.EventsLike("Kill {KillId} {Outcome}").Where(e => e.TryGetProperty("Outcome", out var o) && o.GetString() == "done");
 }

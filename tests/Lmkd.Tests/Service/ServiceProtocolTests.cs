@@ -13,7 +13,7 @@ public sealed class ServiceProtocolTests : IDisposable
     private readonly NotifySocket _notify = new();
     private readonly string _dir = Directory.CreateTempSubdirectory("lmkd-service-").FullName;
 
-    private LmkdProcess Start(string configFile, long watchdogUsec = 0, params string[] switches)
+    private DaemonChild Start(string configFile, long watchdogUsec = 0, params string[] switches)
     {
         var env = new Dictionary<string, string> { ["NOTIFY_SOCKET"] = _notify.Path };
         if (watchdogUsec > 0)
