@@ -9,7 +9,8 @@ namespace Lmkd.Daemon;
 /// of milliseconds with a couple of thousand processes (opening every /proc/&lt;pid&gt; alone costs
 /// milliseconds); doing it between the decision and the signal would be the slowest step of a kill.
 /// The monitor asks for a refresh when a pressure episode starts and while it lasts; at a kill it
-/// ranks this list and re-reads only the few processes at the top (<see cref="Freshen"/>).
+/// adds the processes started since (<see cref="WithNewcomers"/>), ranks the list and re-reads only
+/// the few processes at the top (<see cref="Freshen"/>).
 /// The scanner thread runs at normal priority (it is created before the monitor thread raises its
 /// own) and sleeps between requests: nothing is scanned while memory is fine.
 /// </summary>
@@ -18,17 +19,18 @@ public sealed class CandidateCache : IDisposable
     public sealed record Snapshot(IReadOnlyList<ProcessInfo> Processes, long TakenAtMs, TimeSpan Duration);
 
     private readonly ProcessScanner _scanner;
-    private readonly Func<string, bool>? _filter;
+    private readonly Scope _scope;
+    private readonly List<int> _pids = new(256);
     private readonly Action<int, TimeSpan>? _onScanned;
     private readonly AutoResetEvent _request = new(false);
     private readonly Thread _thread;
     private volatile Snapshot? _latest;
     private volatile bool _stop;
 
-    public CandidateCache(string procRoot, Func<string, bool>? cgroupFilter, Action<int, TimeSpan>? onScanned = null)
+    public CandidateCache(string procRoot, Scope scope, Action<int, TimeSpan>? onScanned = null)
     {
         _scanner = new ProcessScanner(procRoot);
-        _filter = cgroupFilter;
+        _scope = scope;
         _onScanned = onScanned;
         _thread = new Thread(Run) { Name = "lmkd-scanner", IsBackground = true };
         _thread.Start();
@@ -61,7 +63,8 @@ public sealed class CandidateCache : IDisposable
     private Snapshot Publish()
     {
         long t0 = Stopwatch.GetTimestamp();
-        var processes = _scanner.Scan(_filter);
+        _scope.ListPids(_scanner, _pids);
+        var processes = _scanner.ScanPids(_pids, _scope.CgroupPath is null ? null : _scope.Contains);
         var snapshot = new Snapshot(processes, Environment.TickCount64, Stopwatch.GetElapsedTime(t0));
         _latest = snapshot;
         _onScanned?.Invoke(processes.Count, snapshot.Duration);
@@ -94,6 +97,28 @@ public sealed class CandidateCache : IDisposable
             bucket ??= p.OomScoreAdj;
         }
         return VictimRanking.Pick(fresh, minScoreAdj, rules, selfPid);
+    }
+
+    /// <summary>
+    /// The list plus the processes that started since it was taken: the current pids are listed
+    /// (getdents of /proc, or the scope's cgroup.procs) and only the unknown ones are read.
+    /// </summary>
+    public static List<ProcessInfo> WithNewcomers(IReadOnlyList<ProcessInfo> list, IReadOnlyList<int> pidsNow,
+        Func<int, ProcessInfo?> read, Func<string, bool>? cgroupFilter)
+    {
+        var known = new HashSet<int>(list.Count);
+        foreach (var p in list)
+            known.Add(p.Pid);
+        var merged = new List<ProcessInfo>(list.Count + 8);
+        merged.AddRange(list);
+        foreach (int pid in pidsNow)
+        {
+            if (known.Contains(pid) || read(pid) is not { } p)
+                continue;
+            if (cgroupFilter is null || cgroupFilter(p.CgroupPath))
+                merged.Add(p);
+        }
+        return merged;
     }
 
     public void Dispose()

@@ -23,8 +23,7 @@ public sealed class MonitorLoop : IDisposable
     private readonly PsiMonitor _psi;
     private readonly ProcessScanner _scanner;
     private readonly CandidateCache _candidates;
-    /// <summary>A candidate list older than this is not trusted at a kill: the kill scans in full instead.</summary>
-    private const int CandidateMaxAgeMs = 3000;
+    private readonly List<int> _pidsNow = new(256);
     /// <summary>While an episode lasts, the list is rescanned this often (off the monitor thread).</summary>
     private const int CandidateRefreshMs = 500;
     private readonly Killer _killer;
@@ -74,7 +73,7 @@ public sealed class MonitorLoop : IDisposable
         _policy = new KillPolicy(options.Policy);
         _scanner = new ProcessScanner(options.ProcRoot);
         // Created here, on the host's thread: its scanner thread must not inherit the monitor's real-time priority.
-        _candidates = new CandidateCache(options.ProcRoot, scope.CgroupPath is null ? null : scope.Contains, metrics.Scanned);
+        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned);
 
         var kernel = new LinuxKernel();
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
@@ -256,11 +255,11 @@ public sealed class MonitorLoop : IDisposable
     private void StartKill(long now, PressureLevel level, KillDecision decision, in MemorySnapshot memory, in PsiSnapshot psi)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var victim = ChooseVictim(decision, now, out var candidates);
+        var victim = ChooseVictim(decision, out var candidates);
         if (victim is null)
         {
             _policy.OnKillResult(decision, killed: false);
-            candidates ??= _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
+            candidates ??= _scanner.ScanPids(_pidsNow, _scope.CgroupPath is null ? null : _scope.Contains);
             var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
             _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
             if (now - _lastNoVictimLogMs >= 10_000)
@@ -299,18 +298,23 @@ public sealed class MonitorLoop : IDisposable
     }
 
     /// <summary>
-    /// The victim, from the recent candidate list when there is one (re-reading only the top of
-    /// it), else from a full scan on this thread. <paramref name="scanned"/> is the full scan's
-    /// list when one was made.
+    /// The victim, from the candidate list kept by the scanner thread plus the processes started
+    /// since, re-reading only the top of it; else (no list yet, or nobody at its top left) from a
+    /// full scan on this thread. <paramref name="scanned"/> is the full scan's list when one was made.
     /// </summary>
-    private ProcessInfo? ChooseVictim(in KillDecision decision, long now, out IReadOnlyList<ProcessInfo>? scanned)
+    private ProcessInfo? ChooseVictim(in KillDecision decision, out IReadOnlyList<ProcessInfo>? scanned)
     {
         scanned = null;
-        if (_candidates.Latest is { } list && now - list.TakenAtMs <= CandidateMaxAgeMs
-            && CandidateCache.Freshen(list.Processes, _scanner.Read, decision.MinScoreAdj, _rules, _selfPid) is { } victim)
-            return victim;
+        var filter = _scope.CgroupPath is null ? null : (Func<string, bool>)_scope.Contains;
+        _scope.ListPids(_scanner, _pidsNow);
+        if (_candidates.Latest is { } list)
+        {
+            var current = CandidateCache.WithNewcomers(list.Processes, _pidsNow, _scanner.Read, filter);
+            if (CandidateCache.Freshen(current, _scanner.Read, decision.MinScoreAdj, _rules, _selfPid) is { } victim)
+                return victim;
+        }
         long t0 = Stopwatch.GetTimestamp();
-        scanned = _scanner.Scan(_scope.CgroupPath is null ? null : _scope.Contains);
+        scanned = _scanner.ScanPids(_pidsNow, filter);
         _metrics.Scanned(scanned.Count, Stopwatch.GetElapsedTime(t0));
         return VictimRanking.Pick(scanned, decision.MinScoreAdj, _rules, _selfPid);
     }

@@ -16,9 +16,45 @@ public sealed class Scope : IDisposable
     public string? CgroupPath { get; init; }
     public required Func<MemorySnapshot> ReadMemory { get; init; }
     public Func<long>? ReadOomKills { get; init; }
+    /// <summary>
+    /// The cgroup directory whose subtree's cgroup.procs list the scope's processes (the v1 memory
+    /// cgroup on hybrid hosts, as the scanner's cgroup paths are), or null for the whole machine.
+    /// </summary>
+    public string? ProcsDirectory { get; init; }
     private IDisposable? _reader;
 
     public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefix.Covers(CgroupPath, processCgroup);
+
+    /// <summary>
+    /// The pids that may be candidates: /proc's list for the whole machine; for a cgroup, the
+    /// cgroup.procs of its subtree, so a kill in a cgroup scope reads only that cgroup's processes.
+    /// </summary>
+    public void ListPids(ProcessScanner scanner, List<int> into)
+    {
+        if (ProcsDirectory is null)
+        {
+            scanner.ListPids(into);
+            return;
+        }
+        into.Clear();
+        AddProcs(ProcsDirectory, into);
+    }
+
+    private static void AddProcs(string dir, List<int> into)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(dir, "cgroup.procs")))
+                if (int.TryParse(line, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid))
+                    into.Add(pid);
+            foreach (var child in Directory.EnumerateDirectories(dir))
+                AddProcs(child, into);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A child cgroup removed while we walk it: its processes are gone or moved; nothing to list.
+        }
+    }
 
     public static Scope Open(LmkdOptions options)
     {
@@ -48,6 +84,7 @@ public sealed class Scope : IDisposable
             Description = $"cgroup {rel} ({paths.Layout})",
             PressureFile = pressure,
             CgroupPath = rel,
+            ProcsDirectory = paths.V1MemoryDirectory ?? paths.V2Directory,
             ReadMemory = memReader.Read,
             ReadOomKills = memReader.ReadOomKills,
             _reader = memReader as IDisposable,

@@ -66,6 +66,7 @@ public sealed unsafe class ProcessScanner
     private readonly byte[] _dirents = new byte[32 * 1024];
     private readonly byte[] _link = new byte[4096 + 1];
     private int _lastCount = 64;
+    private readonly List<int> _pids = new(256);
 
     /// <param name="procRoot">/proc, or a fixture directory of pid directories.</param>
     /// <param name="preferV1Memory">Take the v1 memory controller's cgroup line when present (hybrid hosts keep
@@ -87,10 +88,14 @@ public sealed unsafe class ProcessScanner
     /// </summary>
     public IReadOnlyList<ProcessInfo> Scan(Func<string, bool>? cgroupFilter = null)
     {
-        _strings.BeginGeneration();
-        var result = new List<ProcessInfo>(_lastCount + 16);
-        int entries = 0, skipped = 0, vanished = 0;
+        ListPids(_pids);
+        return ScanPids(_pids, cgroupFilter);
+    }
 
+    /// <summary>The pids /proc lists now: one getdents64 pass, no per-process file opened.</summary>
+    public void ListPids(List<int> into)
+    {
+        into.Clear();
         int rootFd = ProcFileReader.OpenPath(ProcRoot, out int errno);
         if (rootFd < 0)
             throw new IOException($"open {ProcRoot}: errno {errno}");
@@ -116,32 +121,8 @@ public sealed unsafe class ProcessScanner
                         off += recLen;
                         var name = new ReadOnlySpan<byte>(rec + Native.DirentNameOffset, recLen - Native.DirentNameOffset);
                         int nul = name.IndexOf((byte)0);
-                        if (nul < 0)
-                            continue;
-                        name = name[..nul];
-                        if (!TryParsePidName(name, out int pid))
-                            continue;
-                        entries++;
-                        int dirFd = Native.OpenAt(rootFd, rec + Native.DirentNameOffset, Native.O_RDONLY | Native.O_CLOEXEC);
-                        if (dirFd < 0)
-                        {
-                            vanished++;
-                            continue;
-                        }
-                        try
-                        {
-                            var outcome = ReadProcess(dirFd, pid, cgroupFilter, out var info);
-                            if (info is not null)
-                                result.Add(info);
-                            else if (outcome == ProcReadStatus.Missing)
-                                vanished++;
-                            else
-                                skipped++;
-                        }
-                        finally
-                        {
-                            Native.Close(dirFd);
-                        }
+                        if (nul >= 0 && TryParsePidName(name[..nul], out int pid))
+                            into.Add(pid);
                     }
                 }
             }
@@ -150,8 +131,59 @@ public sealed unsafe class ProcessScanner
         {
             Native.Close(rootFd);
         }
+    }
+
+    /// <summary>
+    /// The user processes among <paramref name="pids"/> (from <see cref="ListPids"/>, or a cgroup's
+    /// cgroup.procs) whose cgroup path passes <paramref name="cgroupFilter"/>; pids that are gone are skipped.
+    /// </summary>
+    public IReadOnlyList<ProcessInfo> ScanPids(IReadOnlyList<int> pids, Func<string, bool>? cgroupFilter = null)
+    {
+        _strings.BeginGeneration();
+        var result = new List<ProcessInfo>(Math.Min(_lastCount, pids.Count) + 16);
+        int skipped = 0, vanished = 0;
+        int rootFd = ProcFileReader.OpenPath(ProcRoot, out int errno);
+        if (rootFd < 0)
+            throw new IOException($"open {ProcRoot}: errno {errno}");
+        try
+        {
+            Span<byte> name = stackalloc byte[16];
+            foreach (int pid in pids)
+            {
+                // "<pid>\0", relative to the /proc fd.
+                if (pid <= 0 || !pid.TryFormat(name, out int len, provider: System.Globalization.CultureInfo.InvariantCulture))
+                    continue;
+                name[len] = 0;
+                int dirFd;
+                fixed (byte* n = name)
+                    dirFd = Native.OpenAt(rootFd, n, Native.O_RDONLY | Native.O_CLOEXEC);
+                if (dirFd < 0)
+                {
+                    vanished++;
+                    continue;
+                }
+                try
+                {
+                    var outcome = ReadProcess(dirFd, pid, cgroupFilter, out var info);
+                    if (info is not null)
+                        result.Add(info);
+                    else if (outcome == ProcReadStatus.Missing)
+                        vanished++;
+                    else
+                        skipped++;
+                }
+                finally
+                {
+                    Native.Close(dirFd);
+                }
+            }
+        }
+        finally
+        {
+            Native.Close(rootFd);
+        }
         _lastCount = result.Count;
-        LastScanCounts = new ScanCounts(entries, result.Count, skipped, vanished);
+        LastScanCounts = new ScanCounts(pids.Count, result.Count, skipped, vanished);
         return result;
     }
 

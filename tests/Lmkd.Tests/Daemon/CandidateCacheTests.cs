@@ -80,10 +80,22 @@ public sealed class CandidateCacheTests
         Assert.Equal(20, CandidateCache.Freshen(stale, now.Read, 0, RankingRules.None, Self)!.Pid);
     }
 
+    [Fact]
+    public void Processes_started_since_the_list_are_read_and_filtered_by_scope()
+    {
+        var list = new[] { P(10, 900, 100) };
+        var now = new Now(P(10, 900, 100), P(20, 900, 300) with { CgroupPath = "/scope/a" }, P(30, 900, 900) with { CgroupPath = "/elsewhere" });
+        var merged = CandidateCache.WithNewcomers(list, [10, 20, 30, 40], now.Read, cg => cg.StartsWith("/scope", StringComparison.Ordinal));
+        Assert.Equal([10, 20], merged.Select(p => p.Pid).ToArray());
+        // The known pid is not read again here; 40 is read and found gone.
+        Assert.Equal([20, 30, 40], now.Reads.ToArray());
+    }
+
     [PrivilegedFact]
     public void The_scanner_thread_publishes_a_list_of_this_machine()
     {
-        using var cache = new CandidateCache("/proc", null);
+        using var scope = Scope.Open(new Lmkd.Configuration.LmkdOptions());
+        using var cache = new CandidateCache("/proc", scope);
         var snapshot = cache.RefreshNow();
         Assert.Contains(snapshot.Processes, p => p.Pid == Environment.ProcessId);
         cache.RequestRefresh();
