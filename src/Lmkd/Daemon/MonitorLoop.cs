@@ -104,9 +104,16 @@ public sealed class MonitorLoop : IDisposable
     private void WarmUp()
     {
         var snapshot = _candidates.RefreshNow();
-        CandidateCache.Freshen(snapshot.Processes, _scanner.Read, 0, _rules, _selfPid, maxReads: 4);
-        _scope.ReadMemory();
-        _psi.ReadSnapshot();
+        _scope.ListPids(_scanner, _pidsNow);
+        var current = CandidateCache.WithNewcomers(snapshot.Processes, _pidsNow, _scanner.Read, _scope.CgroupPath is null ? null : _scope.Contains);
+        CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _selfPid, maxReads: 4);
+        var memory = _scope.ReadMemory();
+        var psi = _psi.ReadSnapshot();
+        // A throw-away policy, so the real one's baselines start at the first real evaluation.
+        new KillPolicy(_options.Policy).Evaluate(Environment.TickCount64, PressureLevel.Medium, memory, psi);
+        // The kill path up to the signal, on Lmkd itself, in dry run: pidfd_open, identity check, close. Nothing is sent.
+        if (_scanner.Read(_selfPid) is { } self)
+            _killer.Kill(self, dryRun: true, timeoutMs: 0);
     }
 
     public void Start()
