@@ -24,6 +24,8 @@ public class DecisionToSignalBenchmarks
     private ProcessScanner _scanner = null!;
     private Func<string, bool> _inScope = null!;
     private IReadOnlyList<ProcessInfo> _warmMachine = null!, _warmCgroup = null!;
+    private readonly List<int> _pidsNow = new(4096);
+    private Scope _scopeLister = null!;
     private readonly RankingRules _rules = RankingRules.None;
     private readonly int _self = Environment.ProcessId;
 
@@ -45,12 +47,14 @@ public class DecisionToSignalBenchmarks
         // What the daemon's CandidateCache holds when a kill comes: a list scanned off the monitor thread.
         _warmMachine = all.ToArray();
         _warmCgroup = _scanner.Scan(_inScope).ToArray();
+        _scopeLister = Scope.Open(new Lmkd.Configuration.LmkdOptions { Scope = new Lmkd.Configuration.ScopeOptions { Cgroup = rel } });
         Console.WriteLine($"// /proc lists {counts.Entries} processes, {IdleProcesses.CountLiveProcesses()} live ({_idle.Started} idle sleeps added); {all.Count} are kill candidates; {_scanner.Scan(_inScope).Count} in {rel}");
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
+        _scopeLister.Dispose();
         _scope.Dispose(); // the idle processes are shared by every case: Program ends them
     }
 
@@ -66,11 +70,21 @@ public class DecisionToSignalBenchmarks
     [Benchmark(Description = "Naive scan+Pick+identity check (cgroup scope, 3 of ~2,000)")]
     public bool NaiveCgroup() => IdentityHolds(VictimRanking.Pick(NaiveScanner.Scan(_inScope), 0, _rules, _self), NaiveScanner.ReadStartTime);
 
-    [Benchmark(Description = "Daemon's path: warm list, CandidateCache.Freshen, identity check (machine)")]
-    public bool WarmMachine() => IdentityHolds(CandidateCache.Freshen(_warmMachine, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
+    [Benchmark(Description = "Daemon's path: list pids, add newcomers to the warm list, Freshen, identity check (machine)")]
+    public bool WarmMachine()
+    {
+        _scanner.ListPids(_pidsNow);
+        var current = CandidateCache.WithNewcomers(_warmMachine, _pidsNow, _scanner.Read, null);
+        return IdentityHolds(CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
+    }
 
-    [Benchmark(Description = "Daemon's path: warm list, CandidateCache.Freshen, identity check (cgroup scope)")]
-    public bool WarmCgroup() => IdentityHolds(CandidateCache.Freshen(_warmCgroup, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
+    [Benchmark(Description = "Daemon's path: the cgroup's cgroup.procs, newcomers, Freshen, identity check (cgroup scope)")]
+    public bool WarmCgroup()
+    {
+        _scopeLister.ListPids(_scanner, _pidsNow);
+        var current = CandidateCache.WithNewcomers(_warmCgroup, _pidsNow, _scanner.Read, _inScope);
+        return IdentityHolds(CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
+    }
 
     [Benchmark(Description = "ProcessScanner.Scan only (machine)")]
     public int ScanOnlyMachine() => _scanner.Scan().Count;
