@@ -73,7 +73,7 @@ begin cgroup
 cg=/sys/fs/cgroup/lmkd-e2e
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 mkdir -p $cg; echo 112M > $cg/memory.max; echo 96M > $cg/memory.high
-./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false --Lmkd:SelfProtection:LockMemory=false \
+./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false \
   --Lmkd:Scope:Cgroup=/lmkd-e2e > /tmp/lmkd-cg.log 2>&1 &
 lm=$!
 n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd-cg.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
@@ -91,29 +91,35 @@ end cgroup
 # oom_score_adj, a growing hog. The protected one runs from a hard link, so its exe path differs.
 # Swap on zram, as on Android: without it nothing here is reclaimable (no disk, the files live in
 # RAM), memory never stalls before it runs out, and the kernel's OOM killer fires with no PSI event.
-# Android's 10% "swap low" mark is under 10 MiB of a swap this small, less than a second of the
-# hog's growth: the scenario marks swap low at 25%, as an operator would for a small zram.
+# The workloads write random bytes (--compress-ratio 3): pages of zeros cost zram nothing, so swap would fill
+# up long before memory runs short, a shape no real workload has.
 begin machine
 if [ ! -e /sys/block/zram0 ]; then
   # The stock kernel has zram as modules (shipped gzipped: run-in-vm cannot take non-executable ELF files).
   for m in zsmalloc zram; do gunzip -c modules/$m.ko.gz > /tmp/$m.ko && insmod /tmp/$m.ko; done
 fi
 echo 96M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0
+# As Android devices do, widen the gap between the zone watermarks (here ~8 MiB): with the default
+# ~0.5 MiB, free memory falls from "above low" to an OOM kill faster than one 10 ms poll, because
+# zram itself needs memory to take pages.
+echo 200 > /proc/sys/vm/watermark_scale_factor
+# The workloads compress about 3:1, and so free swap is worth at most 3x the memory left to hold it
+# (Android's ro.lmk.swap_compression_ratio): without that, 60 MiB of "free" zram can hide that memory is gone.
 echo "swap: $(grep SwapTotal /proc/meminfo)"
 ln -f lmkd keeper
 for f in k b1 b2; do rm -f /tmp/$f.ready; done
-./keeper hog --mb 40 --oom-score-adj 800 --ready-file /tmp/k.ready >/dev/null & keep=$!
-./lmkd hog --mb 30 --oom-score-adj 1000 --ready-file /tmp/b1.ready >/dev/null & b1=$!
-./lmkd hog --mb 30 --oom-score-adj 900 --ready-file /tmp/b2.ready >/dev/null & b2=$!
+./keeper hog --mb 40 --compress-ratio 3 --oom-score-adj 800 --ready-file /tmp/k.ready >/dev/null & keep=$!
+./lmkd hog --mb 60 --compress-ratio 3 --oom-score-adj 1000 --ready-file /tmp/b1.ready >/dev/null & b1=$!
+./lmkd hog --mb 60 --compress-ratio 3 --oom-score-adj 900 --ready-file /tmp/b2.ready >/dev/null & b2=$!
 for f in k b1 b2; do wait_file /tmp/$f.ready; done
 echo "keeper=$keep bg1000=$b1 bg900=$b2"
 oom0=$(oom_kills)
 $H watch /tmp/watch.log 60 & w=$!
-./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false --Lmkd:SelfProtection:LockMemory=false \
-  --Lmkd:Policy:SwapFreeLowPercentage=25 --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
+./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false \
+  --Lmkd:Policy:SwapCompressionRatio=3 --Lmkd:Policy:SwapFreeLowPercentage=35 --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
 lm=$!
 n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
-./lmkd hog --mb 16 --grow-mb 8 --every-ms 300 --max-mb 1024 --oom-score-adj 800 >/dev/null & hog=$!
+./lmkd hog --mb 16 --grow-mb 4 --every-ms 300 --max-mb 1024 --compress-ratio 3 --oom-score-adj 800 >/dev/null & hog=$!
 echo "hog=$hog"
 wait_dead "$hog" 450; echo "hog_dead=$?"
 sleep 1

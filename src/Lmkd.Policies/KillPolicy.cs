@@ -74,8 +74,8 @@ public sealed class KillPolicy
             _prevThrashGrowth = 0;
         }
 
-        bool swapLow = IsSwapLow(in memory, o.SwapFreeLowPercentage);
-        int swapUtil = SwapUtilizationPct(in memory);
+        bool swapLow = IsSwapLow(in memory, o.SwapFreeLowPercentage, o.SwapCompressionRatio);
+        int swapUtil = SwapUtilizationPct(in memory, o.SwapCompressionRatio);
         var wmark = ClassifyWatermark(memory.FreeKb, memory.Watermarks);
 
         // -1 means the scope does not report the counter: never a change.
@@ -235,7 +235,12 @@ public sealed class KillPolicy
             ThrashingLimitPct = _thrashingLimit,
             SwapIsLow = swapLow,
             SwapUtilPct = swapUtil,
-            KeepPolling = level != PressureLevel.None || killing || reclaim == ReclaimState.Direct,
+            // lmkd polls on after an event, a kill or direct reclaim. Lmkd also polls while free memory is
+            // below the low watermark or swap is low: on zram, memory can run out between two PSI
+            // events with no stall long enough to fire a trigger (the kernel OOM path is quick once
+            // zram cannot get memory for a page), and only polling sees it coming.
+            KeepPolling = level != PressureLevel.None || killing || reclaim == ReclaimState.Direct
+                || wmark <= WatermarkLevel.BelowLow || swapLow,
             PollIntervalMs = swapLow || killing ? _options.PollShortMs : _options.PollLongMs,
         };
     }
@@ -250,13 +255,20 @@ public sealed class KillPolicy
     // What share of the window's starting file cache has been refaulted since; +1 avoids dividing by zero.
     private long RefaultGrowthPct(long refaultKb) => (refaultKb - _initRefaultKb) * 100 / (_baseFileLruKb + 1);
 
-    private static bool IsSwapLow(in MemorySnapshot m, int lowPct) =>
-        m.SwapTotalKb > 0 && lowPct > 0 && m.SwapFreeKb < m.SwapTotalKb * lowPct / 100;
+    private static bool IsSwapLow(in MemorySnapshot m, int lowPct, int compressionRatio) =>
+        m.SwapTotalKb > 0 && lowPct > 0 && FreeSwapKb(in m, compressionRatio) < m.SwapTotalKb * lowPct / 100;
+
+    /// <summary>
+    /// Free swap as lmkd judges it: on zram a page swapped out still needs memory for its compressed
+    /// copy, so with no memory left the free swap the kernel reports cannot be used.
+    /// </summary>
+    internal static long FreeSwapKb(in MemorySnapshot m, int compressionRatio) =>
+        compressionRatio <= 0 ? m.SwapFreeKb : Math.Min(m.SwapFreeKb, (Math.Max(0, m.FreeKb) + m.InactiveFileKb) * compressionRatio);
 
     /// <summary>Share of swappable memory (anon + shmem + swapped) that is in swap.</summary>
-    private static int SwapUtilizationPct(in MemorySnapshot m)
+    private static int SwapUtilizationPct(in MemorySnapshot m, int compressionRatio)
     {
-        long used = Math.Max(0, m.SwapTotalKb - m.SwapFreeKb);
+        long used = Math.Max(0, m.SwapTotalKb - FreeSwapKb(in m, compressionRatio));
         long swappable = m.AnonKb + m.ShmemKb + used;
         return swappable > 0 ? (int)(used * 100 / swappable) : 0;
     }

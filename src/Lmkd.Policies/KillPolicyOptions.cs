@@ -35,6 +35,12 @@ public sealed record KillPolicyOptions
     public int SwapFreeLowPercentage { get; set; } = 10;
 
     /// <summary>
+    /// ro.lmk.swap_compression_ratio: on compressed swap (zram), free swap is only worth what the
+    /// memory left to store it can hold: with a ratio N, free swap counts as at most
+    /// N x (free memory + inactive file cache). 0 (Android's default) takes free swap as reported.
+    /// </summary>
+    public int SwapCompressionRatio { get; set; }
+    /// <summary>
     /// ro.lmk.swap_util_max: kill when memory is low and more than this percentage of swappable
     /// memory is already in swap. 100 disables this reason.
     /// </summary>
@@ -89,6 +95,8 @@ public sealed record KillPolicyOptions
             yield return (nameof(SwapUtilMaxPct), Range(SwapUtilMaxPct, "0..100"));
         if (FilecacheMinKb < 0)
             yield return (nameof(FilecacheMinKb), Range(FilecacheMinKb, "0 or more"));
+        if (!InRange(SwapCompressionRatio, 0, 100))
+            yield return (nameof(SwapCompressionRatio), $"must be 0 (off) or a compression ratio in [1, 100] (got {SwapCompressionRatio})");
         if (!InRange(LowMemMinScoreAdj, -1000, 1001))
             yield return (nameof(LowMemMinScoreAdj), $"must be an oom_score_adj in [-1000, 1000], or 1001 to turn LOW_MEM kills off (got {LowMemMinScoreAdj})");
         if (!InRange(PressureAfterKillMinScoreAdj, -1000, 1000))

@@ -31,6 +31,8 @@ public readonly record struct MemorySnapshot
     public long AnonKb { get; init; }        // active_anon + inactive_anon
     public long ShmemKb { get; init; }
     public long FileLruKb { get; init; }     // active_file + inactive_file
+    /// <summary>inactive_file alone: with free memory, what can be had back at once (lmkd's "easy available").</summary>
+    public long InactiveFileKb { get; init; }
     /// <summary>workingset_refault_file (workingset_refault before 5.9), in kB.</summary>
     public long RefaultFileKb { get; init; }
     /// <summary>Pages scanned by kswapd; -1 where the scope does not report it.</summary>

@@ -382,11 +382,13 @@ public class KillPolicyTests
         { "a critical event keeps polling", PressureLevel.Critical, Mem(FreeOk, Thrash(1)), true, 7 },
         { "direct reclaim keeps polling", PressureLevel.None, Mem(FreeOk, Thrash(1), pgDirect: 9), true, 70 },
         { "kswapd alone does not", PressureLevel.None, Mem(FreeOk, Thrash(1), pgKswapd: 9), false, 70 },
-        { "low swap polls fast", PressureLevel.None, Mem(FreeOk, Thrash(1), swap: Swap.Low), false, 7 },
+        { "low swap keeps polling, fast", PressureLevel.None, Mem(FreeOk, Thrash(1), swap: Swap.Low), true, 7 },
+        { "below the low watermark keeps polling", PressureLevel.None, Mem(FreeBelowLow, Refault0), true, 70 },
+        { "below high only does not", PressureLevel.None, Mem(FreeBelowHigh, Refault0), false, 70 },
         { "a kill keeps polling, fast", PressureLevel.None, Mem(FreeBelowMin, Thrash(1)), true, 7 },
         { "bail-out on an event keeps polling", PressureLevel.Medium, Mem(FreeOk, Refault0), true, 70 },
         { "bail-out on a poll stops", PressureLevel.None, Mem(FreeOk, Refault0), false, 70 },
-        { "bail-out with low swap polls fast", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Low), false, 7 },
+        { "bail-out with low swap keeps polling, fast", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Low), true, 7 },
     };
 
     [Theory]

@@ -12,11 +12,12 @@ public static class HogCommand
 {
     public const string Usage =
         "usage: lmkd hog --mb N [--grow-mb N [--every-ms M] --max-mb N] [--oom-score-adj N]\n" +
-        "                [--read-file PATH [--readers N]] [--ready-file PATH]\n" +
+        "                [--read-file PATH [--readers N]] [--compress-ratio N] [--ready-file PATH]\n" +
         "  Allocates and touches N MiB of anonymous memory, writes PID to --ready-file when done,\n" +
         "  then sleeps (or grows by --grow-mb every --every-ms ms, default 1000, up to --max-mb,\n" +
         "  and/or re-reads --read-file in a loop with N staggered readers, default 1).\n" +
-        "  --oom-score-adj is written first (-1000..1000).";
+        "  --oom-score-adj is written first (-1000..1000). --compress-ratio N writes random bytes in 1/N of\n" +
+        "  each page (zram then stores it about N:1, like real program memory) instead of one byte a page.";
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) =>
         Run(args, stdout, stderr, CancellationToken.None);
@@ -53,7 +54,7 @@ public static class HogCommand
         using var readerStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
         try
         {
-            if (!TryAllocate(o.Mb, blocks, stderr))
+            if (!TryAllocate(o.Mb, o.CompressRatio, blocks, stderr))
                 return 1;
             long held = o.Mb;
 
@@ -92,7 +93,7 @@ public static class HogCommand
                     if (stop.WaitHandle.WaitOne(o.EveryMs))
                         break;
                     long step = Math.Min(o.GrowMb, o.MaxMb - held);
-                    if (!TryAllocate(step, blocks, stderr))
+                    if (!TryAllocate(step, o.CompressRatio, blocks, stderr))
                         return 1;
                     held += step;
                     stdout.WriteLine($"lmkd hog: holds {held} MiB");
@@ -115,7 +116,7 @@ public static class HogCommand
         }
     }
 
-    private static unsafe bool TryAllocate(long mb, List<(nint, nuint)> blocks, TextWriter stderr)
+    private static unsafe bool TryAllocate(long mb, int compressRatio, List<(nint, nuint)> blocks, TextWriter stderr)
     {
         nuint bytes = (nuint)mb << 20;
         byte* p;
@@ -131,6 +132,27 @@ public static class HogCommand
         blocks.Add(((nint)p, bytes));
         // A write per page makes it resident and private (a read would only map the shared zero page).
         nuint page = (nuint)Environment.SystemPageSize;
+        if (compressRatio > 0)
+        {
+            // Pages of zeros cost zram nothing, and random pages do not compress at all: neither is
+            // like a real program's memory. Random bytes (xorshift64) in 1/N of each page, zeros in
+            // the rest, compress about N:1.
+            ulong x = 0x9E3779B97F4A7C15UL ^ (ulong)Environment.ProcessId ^ (ulong)blocks.Count;
+            nuint words = page / 8 / (nuint)compressRatio;
+            for (nuint off = 0; off < bytes; off += page)
+            {
+                ulong* q = (ulong*)(p + off);
+                for (nuint i = 0; i < words; i++)
+                {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    q[i] = x;
+                }
+                p[off + page - 1] = 0; // the rest of the page: written, so it is resident either way
+            }
+            return true;
+        }
         for (nuint off = 0; off < bytes; off += page)
             p[off] = 1;
         return true;
@@ -168,16 +190,16 @@ public static class HogCommand
         File.Move(tmp, path, overwrite: true);
     }
 
-    private sealed record Options(long Mb, long GrowMb, int EveryMs, long MaxMb, int? OomScoreAdj, string? ReadFile, string? ReadyFile, int Readers = 1)
+    private sealed record Options(long Mb, long GrowMb, int EveryMs, long MaxMb, int? OomScoreAdj, string? ReadFile, string? ReadyFile, int Readers = 1, int CompressRatio = 0)
     {
         private static readonly string[] Names =
-            ["--mb", "--grow-mb", "--max-mb", "--every-ms", "--oom-score-adj", "--read-file", "--readers", "--ready-file"];
+            ["--mb", "--grow-mb", "--max-mb", "--every-ms", "--oom-score-adj", "--read-file", "--readers", "--compress-ratio", "--ready-file"];
 
         public static bool TryParse(string[] args, out Options options, out string? error)
         {
             options = new Options(0, 0, 1000, 0, null, null, null);
             long? mb = null, grow = null, max = null;
-            int? every = null, adj = null, readers = null;
+            int? every = null, adj = null, readers = null, ratio = null;
             string? read = null, ready = null;
             for (int i = 0; i < args.Length; i++)
             {
@@ -202,6 +224,7 @@ public static class HogCommand
                     "--oom-score-adj" => TryInt(value, -1000, 1000, out adj),
                     "--read-file" => Set(value, out read),
                     "--readers" => TryInt(value, 1, 16, out readers),
+                    "--compress-ratio" => TryInt(value, 1, 64, out ratio),
                     "--ready-file" => Set(value, out ready),
                     _ => false,
                 };
@@ -232,7 +255,7 @@ public static class HogCommand
                 error = "--readers needs --read-file";
                 return false;
             }
-            options = new Options(mb.Value, grow ?? 0, every ?? 1000, max ?? mb.Value, adj, read, ready, readers ?? 1);
+            options = new Options(mb.Value, grow ?? 0, every ?? 1000, max ?? mb.Value, adj, read, ready, readers ?? 1, ratio ?? 0);
             error = null;
             return true;
         }

@@ -257,6 +257,13 @@ public sealed class MonitorLoop : IDisposable
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
         if (decision.ShouldKill)
             StartKill(now, level, decision, memory, psi);
+        else if (level != PressureLevel.None && _log.IsEnabled(LogLevel.Debug))
+        {
+            // At most once per trigger window: why a pressure event did not lead to a kill.
+            _log.LogDebug("PSI {Level} event, no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}%, reclaim {Reclaim}",
+                level, memory.FreeKb, memory.Watermarks.MinKb, memory.Watermarks.LowKb, memory.Watermarks.HighKb, decision.Watermark,
+                memory.SwapFreeKb, memory.SwapTotalKb, decision.SwapIsLow, decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim);
+        }
     }
 
     private void StartKill(long now, PressureLevel level, KillDecision decision, in MemorySnapshot memory, in PsiSnapshot psi)

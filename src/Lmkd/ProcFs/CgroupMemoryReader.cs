@@ -116,6 +116,7 @@ public sealed class CgroupMemoryReader : IDisposable
             AnonKb = stat.AnonBytes / 1024,
             ShmemKb = stat.ShmemBytes / 1024,
             FileLruKb = fileKb,
+            InactiveFileKb = stat.InactiveFileBytes / 1024,
             RefaultFileKb = stat.WorkingsetRefaultFile < 0 ? 0 : ZoneInfo.PagesToKb(stat.WorkingsetRefaultFile, _pageSizeBytes),
             PgscanKswapd = stat.PgscanKswapd,
             PgscanDirect = stat.PgscanDirect,

@@ -71,6 +71,7 @@ public sealed class SystemMemoryReader : IDisposable
         AnonKb = mem.ActiveAnonKb + mem.InactiveAnonKb,
         ShmemKb = mem.ShmemKb,
         FileLruKb = mem.ActiveFileKb + mem.InactiveFileKb,
+        InactiveFileKb = mem.InactiveFileKb,
         RefaultFileKb = vm.WorkingsetRefaultFile < 0 ? 0 : ZoneInfo.PagesToKb(vm.WorkingsetRefaultFile, pageSizeBytes),
         PgscanKswapd = vm.PgscanKswapd,
         PgscanDirect = vm.PgscanDirect,
