@@ -116,7 +116,7 @@ echo "keeper=$keep bg1000=$b1 bg900=$b2"
 oom0=$(oom_kills)
 $H watch /tmp/watch.log 60 & w=$!
 ./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false \
-  --Lmkd:Policy:SwapCompressionRatio=3 --Lmkd:Policy:SwapFreeLowPercentage=35 --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
+  --Lmkd:Log:Level=Debug --Lmkd:Policy:SwapCompressionRatio=3 --Lmkd:Policy:SwapFreeLowPercentage=35 --Lmkd:Protect:ExePaths:0=/work/keeper > /tmp/lmkd.log 2>&1 &
 lm=$!
 n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
 ./lmkd hog --mb 16 --grow-mb 4 --every-ms 300 --max-mb 1024 --compress-ratio 3 --oom-score-adj 800 >/dev/null & hog=$!

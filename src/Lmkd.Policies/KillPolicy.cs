@@ -75,6 +75,7 @@ public sealed class KillPolicy
         }
 
         bool swapLow = IsSwapLow(in memory, o.SwapFreeLowPercentage, o.SwapCompressionRatio);
+        bool swapNearLow = IsSwapLow(in memory, Math.Min(100, 2 * o.SwapFreeLowPercentage), o.SwapCompressionRatio);
         int swapUtil = SwapUtilizationPct(in memory, o.SwapCompressionRatio);
         var wmark = ClassifyWatermark(memory.FreeKb, memory.Watermarks);
 
@@ -96,7 +97,7 @@ public sealed class KillPolicy
         {
             // Neither reclaiming nor refaulting: nothing is happening. lmkd bails out here even on
             // a critical event; a critical event means tasks are fully stalled, so it goes on.
-            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil);
+            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, swapNearLow);
         }
         _prevRefaultKb = refault;
 
@@ -184,7 +185,7 @@ public sealed class KillPolicy
             minAdj = o.EffectiveLowMemMinScoreAdj;
         }
 
-        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil);
+        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, swapNearLow);
     }
 
     /// <summary>
@@ -219,7 +220,7 @@ public sealed class KillPolicy
     }
 
     private KillDecision Decide(KillReason reason, int minAdj, PressureLevel level, WatermarkLevel wmark,
-        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil)
+        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, bool swapNearLow)
     {
         // lmkd polls on after an event, around a kill and through direct reclaim, but not for
         // kswapd alone: kswapd can reclaim for a long time without any pressure. Here a kill is
@@ -235,12 +236,12 @@ public sealed class KillPolicy
             ThrashingLimitPct = _thrashingLimit,
             SwapIsLow = swapLow,
             SwapUtilPct = swapUtil,
-            // lmkd polls on after an event, a kill or direct reclaim. Lmkd also polls while free memory is
-            // below the low watermark or swap is low: on zram, memory can run out between two PSI
-            // events with no stall long enough to fire a trigger (the kernel OOM path is quick once
-            // zram cannot get memory for a page), and only polling sees it coming.
+            // lmkd polls on after an event, a kill or direct reclaim. Lmkd also polls while a kill is
+            // one step away: free memory below the low watermark, or free swap under twice its low
+            // mark. Swapping to zram stalls too little to fire a PSI trigger, so
+            // memory can run out between two events; only polling sees it coming.
             KeepPolling = level != PressureLevel.None || killing || reclaim == ReclaimState.Direct
-                || wmark <= WatermarkLevel.BelowLow || swapLow,
+                || wmark <= WatermarkLevel.BelowLow || swapLow || swapNearLow,
             PollIntervalMs = swapLow || killing ? _options.PollShortMs : _options.PollLongMs,
         };
     }

@@ -51,6 +51,7 @@ public sealed class MonitorLoop : IDisposable
     private long _wakeTimestamp;
     private long _episodeStartTimestamp;
     private long _lastPollErrorLogMs = long.MinValue;
+    private long _lastNoKillLogMs = long.MinValue;
     /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
     private long _holdUntilMs;
 
@@ -257,10 +258,11 @@ public sealed class MonitorLoop : IDisposable
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
         if (decision.ShouldKill)
             StartKill(now, level, decision, memory, psi);
-        else if (level != PressureLevel.None && _log.IsEnabled(LogLevel.Debug))
+        else if (_log.IsEnabled(LogLevel.Debug) && (level != PressureLevel.None || now - _lastNoKillLogMs >= 1000))
         {
-            // At most once per trigger window: why a pressure event did not lead to a kill.
-            _log.LogDebug("PSI {Level} event, no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}%, reclaim {Reclaim}",
+            // Why an evaluation did not kill: every PSI event (at most one per trigger window) and one poll a second.
+            _lastNoKillLogMs = now;
+            _log.LogDebug("Evaluation ({Level}), no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}%, reclaim {Reclaim}",
                 level, memory.FreeKb, memory.Watermarks.MinKb, memory.Watermarks.LowKb, memory.Watermarks.HighKb, decision.Watermark,
                 memory.SwapFreeKb, memory.SwapTotalKb, decision.SwapIsLow, decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim);
         }

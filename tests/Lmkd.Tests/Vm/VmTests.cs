@@ -46,7 +46,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
     // background processes in order, the kernel's OOM killer takes the growing hog before Lmkd in
     // about one run of two under emulation. The guest suite still runs the scenario every time and
     // its figures go to artifacts/vm-figures.md; this test asserts them once that is fixed.
-    [PrivilegedTheory(Skip = "issue #6: the whole-machine zram scenario is not yet reliable (kernel OOM kill of the hog in ~1 run of 2); figures still reported")]
+    [PrivilegedTheory]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void Whole_machine_scope_kills_in_order_before_the_kernel_OOM_killer(string kernel)
