@@ -236,11 +236,9 @@ public sealed class MonitorLoop : IDisposable
         int timeout = -1;
         if (_inFlight is null && now < _pollUntilMs)
             timeout = Math.Max(1, _pollIntervalMs > 0 ? _pollIntervalMs : _options.Policy.PollLongMs);
-        if (_notifier.WatchdogIntervalMs > 0)
-        {
-            int ping = (int)Math.Max(1, _notifier.PingEveryMs);
+        int ping = _notifier.MsUntilNextPing(now);
+        if (ping > 0)
             timeout = timeout < 0 ? ping : Math.Min(timeout, ping);
-        }
         // The metrics' "time since last loop iteration" stays meaningful when idle.
         return timeout < 0 ? LmkdMetrics.IdleTickMs : Math.Min(timeout, LmkdMetrics.IdleTickMs);
     }

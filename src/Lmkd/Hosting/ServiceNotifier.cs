@@ -68,6 +68,19 @@ public sealed class ServiceNotifier
     /// stuck anywhere (a read, a scan, a deadlock) stops the pings and systemd restarts the daemon.
     /// Pings when due, without allocating otherwise.
     /// </summary>
+    /// <summary>
+    /// How long the loop may sleep before the next ping is due. Sleeping a fixed half-interval after
+    /// a wake-up that came just before a ping was due would stretch the gap towards a whole interval.
+    /// </summary>
+    public int MsUntilNextPing(long nowMs)
+    {
+        if (WatchdogIntervalMs == 0)
+            return -1;
+        if (_lastPingMs == long.MinValue)
+            return (int)Math.Max(1, PingEveryMs);
+        return (int)Math.Clamp(_lastPingMs + PingEveryMs - nowMs, 1, Math.Max(1, PingEveryMs));
+    }
+
     public void PingIfDue(long nowMs)
     {
         if (WatchdogIntervalMs == 0 || !_ready || (_lastPingMs != long.MinValue && nowMs - _lastPingMs < PingEveryMs))

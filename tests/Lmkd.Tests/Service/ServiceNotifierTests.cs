@@ -47,6 +47,20 @@ public sealed class ServiceNotifierTests
         }
     }
 
+    [Fact]
+    public void The_loop_sleeps_only_until_the_next_ping_is_due()
+    {
+        // A wake-up just before a ping is due must not sleep a whole half-interval more: the gap
+        // between pings would stretch towards the full watchdog interval, and systemd would kill us.
+        var n = new ServiceNotifier(_sent.Add, watchdogUsec: 10_000_000);
+        n.Ready("x");
+        n.PingIfDue(1_000);
+        Assert.Equal(5_000, n.MsUntilNextPing(1_000));
+        Assert.Equal(1, n.MsUntilNextPing(5_999));
+        Assert.Equal(1, n.MsUntilNextPing(9_000)); // overdue: wake at once
+        Assert.Equal(-1, new ServiceNotifier(null, 0).MsUntilNextPing(0));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1_999)] // too small to ping at half of it: treated as no watchdog, not a spin
