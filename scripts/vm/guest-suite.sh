@@ -40,7 +40,7 @@ end sharevm
 
 # 4b. A victim starved of CPU (SCHED_IDLE behind two spinning processes), killed by the probed
 # mode, then another by SIGKILL alone for comparison.
-for mode in auto killonly; do
+for mode in auto kill-only; do
   begin "starved-$mode"
   rm -f /tmp/st.ready
   ./lmkd hog --mb 64 --oom-score-adj 1000 --ready-file /tmp/st.ready >/dev/null &
@@ -48,7 +48,7 @@ for mode in auto killonly; do
   $H idle "$pid"
   $H burn 6 & b1=$!; $H burn 6 & b2=$!
   sleep 0.5
-  if [ $mode = auto ]; then ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --json; else ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --mode killonly --json; fi
+  if [ $mode = auto ]; then ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --json; else ./lmkd kill-test --victim-pid "$pid" --timeout-ms 10000 --mode kill-only --json; fi
   echo "rc=$?"
   kill "$b1" "$b2"; wait
   end "starved-$mode"

@@ -20,7 +20,7 @@ public static class Program
                lmkd check-config [--config PATH] [--Lmkd:Key=value ...]
                                                                validate the configuration and exit
                lmkd candidates [--json] [--min-score-adj N]    show the ranked victims, and who is excluded and why
-               lmkd kill-test [--mb N] [--timeout-ms N] [--json]
+               lmkd kill-test [--mb N] [--timeout-ms N] [--mode M] [--victim-pid PID] [--json]
                                                                kill a throw-away child through the real kill path
                lmkd demo [--limit-mb N] [--seconds N]          watch Lmkd save a memory-limited cgroup (root)
                lmkd hog --mb N [...]                           allocate memory (the workload of tests and the demo)

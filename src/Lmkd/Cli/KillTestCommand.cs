@@ -17,10 +17,10 @@ namespace Lmkd.Cli;
 public static class KillTestCommand
 {
     public const string Usage =
-        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reapkill|killthenreap|killonly] [--victim-pid PID] [--json]\n" +
+        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reap-kill|kill-then-reap|kill-only] [--victim-pid PID] [--json]\n" +
         "  Spawns 'lmkd hog --mb N' (default 32), kills it through the kill path and reports how.\n" +
         "  --victim-pid kills that existing process instead (e.g. one sharing its memory with another, in a test VM).\n" +
-        "  --mode overrides the probed mode (e.g. reapkill on a kernel without it shows the fallback).\n" +
+        "  --mode overrides the probed mode (e.g. reap-kill on a kernel without it shows the fallback).\n" +
         "  Exit 0 when the child died by SIGKILL (--victim-pid: when it was killed and exited), 1 otherwise, 2 on bad arguments.";
 
     private const int ReadyTimeoutMs = 60_000; // generous: a JIT start under software emulation is slow
@@ -276,17 +276,9 @@ public static class KillTestCommand
     private static bool TryPositive(string? s, out int value) =>
         int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value > 0;
 
-    private static bool TryParseMode(string? s, out ReapMode? mode)
-    {
-        mode = s switch
-        {
-            "reapkill" => ReapMode.ReapKill,
-            "killthenreap" => ReapMode.KillThenReap,
-            "killonly" => ReapMode.KillOnly,
-            _ => null,
-        };
-        return mode is not null;
-    }
+    // The names of Lmkd:Kill:Mode, so an operator uses one vocabulary ("auto" makes no sense here).
+    private static bool TryParseMode(string? s, out ReapMode? mode) =>
+        Configuration.KillModes.TryParse(s, out mode) && mode is not null;
 
     private static string? ReadTrimmed(string path)
     {

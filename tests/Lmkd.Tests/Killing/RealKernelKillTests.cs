@@ -140,7 +140,7 @@ public class RealKernelKillTests(ITestOutputHelper output)
     public void Kill_test_forced_to_ReapKill_shows_the_EINVAL_fallback_in_text()
     {
         var stdout = new StringWriter();
-        int rc = KillTestCommand.Run(["--mode", "reapkill"], stdout, TextWriter.Null, ShellChild);
+        int rc = KillTestCommand.Run(["--mode", "reap-kill"], stdout, TextWriter.Null, ShellChild);
         string text = stdout.ToString();
         output.WriteLine(text);
 

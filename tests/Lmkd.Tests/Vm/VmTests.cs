@@ -146,7 +146,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
     {
         var run = vms.Run(kernel);
         var a = run.Json("starved-auto");
-        var k = run.Json("starved-killonly");
+        var k = run.Json("starved-kill-only");
         Report(run, "4b starved victim", $"probed mode {S(a, "modeUsed")}: reap {S(a, "reapErrno")} after {N(a, "timeToReapMs")} ms, exit after {Exit(a)}; " +
             $"SIGKILL alone: exit after {Exit(k)}; MemAvailable +{Freed(a)} / +{Freed(k)} MiB when kill-test returned");
         // How long a starved victim takes to exit is the scheduler's business: reported, not asserted.
