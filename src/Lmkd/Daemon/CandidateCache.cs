@@ -64,7 +64,7 @@ public sealed class CandidateCache : IDisposable
     {
         long t0 = Stopwatch.GetTimestamp();
         _scope.ListPids(_scanner, _pids);
-        var processes = _scanner.ScanPids(_pids, _scope.CgroupPath is null ? null : _scope.Contains);
+        var processes = _scanner.ScanPids(_pids, _scope.Filter);
         var snapshot = new Snapshot(processes, Environment.TickCount64, Stopwatch.GetElapsedTime(t0));
         _latest = snapshot;
         _onScanned?.Invoke(processes.Count, snapshot.Duration);
@@ -73,10 +73,11 @@ public sealed class CandidateCache : IDisposable
 
     /// <summary>
     /// The victim from a list that may be a second or two old: rank it, re-read the candidates at the
-    /// top (the first oom_score_adj bucket that still has a live member, up to <paramref name="maxReads"/>
-    /// processes) and rank those fresh figures. 32 reads cost about 1.5 ms. A process gone or replaced since the scan (another
-    /// start time) drops out; one whose oom_score_adj fell below the minimum is passed over by the
-    /// ranking. Null when nobody at the top is still there: the caller then scans in full.
+    /// top, one oom_score_adj bucket at a time, and rank those fresh figures; the first bucket that
+    /// yields an eligible process gives the victim. A process gone or replaced since the scan
+    /// (another start time) drops out; one whose oom_score_adj fell below the minimum is passed over.
+    /// At most <paramref name="maxReads"/> live processes are re-read (32 cost about 1.5 ms); null
+    /// when none of them is eligible.
     /// </summary>
     public static ProcessInfo? Freshen(IReadOnlyList<ProcessInfo> stale, Func<int, ProcessInfo?> read, int minScoreAdj,
         RankingRules rules, int selfPid, int maxReads = 32)
@@ -87,14 +88,16 @@ public sealed class CandidateCache : IDisposable
         int reads = 0;
         foreach (var p in ranked)
         {
-            if (reads >= maxReads || (bucket is int b && p.OomScoreAdj < b))
+            if (bucket is int b && p.OomScoreAdj < b && VictimRanking.Pick(fresh, minScoreAdj, rules, selfPid) is { } victim)
+                return victim;
+            if (reads >= maxReads)
                 break;
-            reads++;
             var now = read(p.Pid);
             if (now is null || now.StartTime != p.StartTime)
-                continue;
+                continue; // gone, or its pid recycled: a failed open costs next to nothing, so it is not counted
+            reads++;
             fresh.Add(now);
-            bucket ??= p.OomScoreAdj;
+            bucket = p.OomScoreAdj;
         }
         return VictimRanking.Pick(fresh, minScoreAdj, rules, selfPid);
     }

@@ -52,6 +52,7 @@ public sealed class MonitorLoop : IDisposable
     private long _episodeStartTimestamp;
     private long _lastPollErrorLogMs = long.MinValue;
     private long _lastNoKillLogMs = long.MinValue;
+    private long _lastEventMs = long.MinValue / 2;
     /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
     private long _holdUntilMs;
 
@@ -106,7 +107,7 @@ public sealed class MonitorLoop : IDisposable
     {
         var snapshot = _candidates.RefreshNow();
         _scope.ListPids(_scanner, _pidsNow);
-        var current = CandidateCache.WithNewcomers(snapshot.Processes, _pidsNow, _scanner.Read, _scope.CgroupPath is null ? null : _scope.Contains);
+        var current = CandidateCache.WithNewcomers(snapshot.Processes, _pidsNow, _scanner.Read, _scope.Filter);
         CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _selfPid, maxReads: 4);
         var memory = _scope.ReadMemory();
         var psi = _psi.ReadSnapshot();
@@ -208,6 +209,7 @@ public sealed class MonitorLoop : IDisposable
             if (level != PressureLevel.None)
             {
                 _metrics.PressureEvent(level);
+                _lastEventMs = now;
                 if (now >= _pollUntilMs)
                 {
                     _episodeStartTimestamp = _wakeTimestamp; // the first event of a pressure episode
@@ -250,7 +252,9 @@ public sealed class MonitorLoop : IDisposable
         var decision = _policy.Evaluate(now, level, memory, psi);
         _metrics.Observed(memory, decision);
         _pollIntervalMs = decision.PollIntervalMs;
-        if (_candidates.Latest is not { } list || now - list.TakenAtMs >= CandidateRefreshMs)
+        // Rescan while PSI events keep coming; polling on a quiet full cgroup (or below the low
+        // watermark with no stall) needs no rescans: newcomers are read at the kill anyway.
+        if (now - _lastEventMs <= _options.Psi.PollWindowMs && (_candidates.Latest is not { } list || now - list.TakenAtMs >= CandidateRefreshMs))
             _candidates.RequestRefresh();
         if (decision.KeepPolling)
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
@@ -273,7 +277,6 @@ public sealed class MonitorLoop : IDisposable
         if (victim is null)
         {
             _policy.OnKillResult(decision, killed: false);
-            candidates ??= _scanner.ScanPids(_pidsNow, _scope.CgroupPath is null ? null : _scope.Contains);
             var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
             _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
             if (now - _lastNoVictimLogMs >= 10_000)
@@ -285,7 +288,7 @@ public sealed class MonitorLoop : IDisposable
             return;
         }
 
-        var kill = new PendingKill(++_killSeq, decision, level, memory, psi, victim, t0, _options.DryRun)
+        var kill = new PendingKill(++_killSeq, decision, psi, victim, t0)
         {
             SubmitTimestamp = Stopwatch.GetTimestamp(),
             WakeToDecision = Stopwatch.GetElapsedTime(_wakeTimestamp, t0),
@@ -313,24 +316,24 @@ public sealed class MonitorLoop : IDisposable
 
     /// <summary>
     /// The victim, from the candidate list kept by the scanner thread plus the processes started
-    /// since, re-reading only the top of it; else (no list yet, or nobody at its top left) from a
-    /// full scan on this thread. <paramref name="scanned"/> is the full scan's list when one was made.
+    /// since, re-reading only the top of it; from a full scan on this thread only before the first
+    /// list exists. <paramref name="candidates"/> is the list the victim was chosen from.
     /// </summary>
-    private ProcessInfo? ChooseVictim(in KillDecision decision, out IReadOnlyList<ProcessInfo>? scanned)
+    private ProcessInfo? ChooseVictim(in KillDecision decision, out IReadOnlyList<ProcessInfo> candidates)
     {
-        scanned = null;
-        var filter = _scope.CgroupPath is null ? null : (Func<string, bool>)_scope.Contains;
         _scope.ListPids(_scanner, _pidsNow);
         if (_candidates.Latest is { } list)
         {
-            var current = CandidateCache.WithNewcomers(list.Processes, _pidsNow, _scanner.Read, filter);
-            if (CandidateCache.Freshen(current, _scanner.Read, decision.MinScoreAdj, _rules, _selfPid) is { } victim)
-                return victim;
+            // The list plus its newcomers is every process in scope: no full scan, even when nobody
+            // is eligible (a pressure episode with only protected processes would rescan every poll).
+            var current = CandidateCache.WithNewcomers(list.Processes, _pidsNow, _scanner.Read, _scope.Filter);
+            candidates = current;
+            return CandidateCache.Freshen(current, _scanner.Read, decision.MinScoreAdj, _rules, _selfPid);
         }
         long t0 = Stopwatch.GetTimestamp();
-        scanned = _scanner.ScanPids(_pidsNow, filter);
-        _metrics.Scanned(scanned.Count, Stopwatch.GetElapsedTime(t0));
-        return VictimRanking.Pick(scanned, decision.MinScoreAdj, _rules, _selfPid);
+        candidates = _scanner.ScanPids(_pidsNow, _scope.Filter);
+        _metrics.Scanned(candidates.Count, Stopwatch.GetElapsedTime(t0));
+        return VictimRanking.Pick(candidates, decision.MinScoreAdj, _rules, _selfPid);
     }
 
     private void FinishKill(PendingKill kill, long now)
@@ -414,16 +417,13 @@ public sealed class MonitorLoop : IDisposable
         _threadStarted.Dispose();
     }
 
-    private sealed class PendingKill(long id, KillDecision decision, PressureLevel level, MemorySnapshot memory, PsiSnapshot psi, ProcessInfo victim, long startTimestamp, bool dryRun)
+    private sealed class PendingKill(long id, KillDecision decision, PsiSnapshot psi, ProcessInfo victim, long startTimestamp)
     {
         public long Id { get; } = id;
         public KillDecision Decision { get; } = decision;
-        public PressureLevel Level { get; } = level;
-        public MemorySnapshot Memory { get; } = memory;
         public PsiSnapshot Psi { get; } = psi;
         public ProcessInfo Victim { get; } = victim;
         public long StartTimestamp { get; } = startTimestamp;
-        public bool DryRun { get; } = dryRun;
         public long SubmitTimestamp { get; init; }
         public long EpisodeStartTimestamp { get; init; }
         /// <summary>From poll returning to the policy's verdict: reading PSI and memory, deciding.</summary>

@@ -25,6 +25,10 @@ public sealed class Scope : IDisposable
 
     public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefix.Covers(CgroupPath, processCgroup);
 
+    /// <summary>The scanner's cgroup filter: null (everyone) for the whole machine. Made once, not per scan.</summary>
+    public Func<string, bool>? Filter => CgroupPath is null ? null : _filter ??= Contains;
+    private Func<string, bool>? _filter;
+
     /// <summary>
     /// The pids that may be candidates: /proc's list for the whole machine; for a cgroup, the
     /// cgroup.procs of its subtree, so a kill in a cgroup scope reads only that cgroup's processes.

@@ -57,6 +57,15 @@ public sealed class CandidateCacheTests
     }
 
     [Fact]
+    public void When_the_whole_top_bucket_fell_below_the_minimum_the_next_bucket_gives_the_victim()
+    {
+        var stale = new[] { P(10, 900, 100), P(11, 900, 90), P(12, 800, 50), P(13, 100, 500) };
+        var now = new Now(P(10, 0, 100), P(11, 0, 90), P(12, 800, 50), P(13, 100, 500));
+        Assert.Equal(12, CandidateCache.Freshen(stale, now.Read, 701, RankingRules.None, Self)!.Pid);
+        Assert.DoesNotContain(13, now.Reads); // below the minimum in the list: never read
+    }
+
+    [Fact]
     public void Nobody_left_gives_null_so_the_caller_scans_in_full()
     {
         var stale = new[] { P(10, 900, 100), P(11, 800, 50) };
