@@ -5,7 +5,7 @@ namespace Lmkd.Tests.Observability;
 /// <summary>deploy/prometheus and deploy/grafana: the rules are valid and behave as their unit tests say; the dashboard queries only series Lmkd exports.</summary>
 public class DeployTests
 {
-    [PromtoolFact]
+    [ToolFact(Tools.Promtool)]
     public void Alert_rules_are_valid()
     {
         var (code, output) = ObservabilityFiles.Promtool(null, ObservabilityFiles.Deploy("prometheus"), "check", "rules", "lmkd-alerts.yml");
@@ -13,7 +13,7 @@ public class DeployTests
         Assert.Contains("4 rules found", output);
     }
 
-    [PromtoolFact]
+    [ToolFact(Tools.Promtool)]
     public void Alert_rules_pass_their_unit_tests()
     {
         var (code, output) = ObservabilityFiles.Promtool(null, ObservabilityFiles.Deploy("prometheus"), "test", "rules", "lmkd-alerts.test.yml");
@@ -21,7 +21,7 @@ public class DeployTests
         Assert.Contains("SUCCESS", output);
     }
 
-    [PromtoolFact]
+    [ToolFact(Tools.Promtool)]
     public void The_example_scrape_configuration_is_valid()
     {
         var (code, output) = ObservabilityFiles.Promtool(null, ObservabilityFiles.Deploy("prometheus"), "check", "config", "prometheus.yml");

@@ -188,7 +188,7 @@ public class MetricsExpositionTests
         Assert.Contains(samples, l => l.StartsWith("lmkd_build_info{version=", StringComparison.Ordinal) && l.Contains("kernel=\"" + File.ReadAllText("/proc/sys/kernel/osrelease").Trim() + "\""));
     }
 
-    [PromtoolFact]
+    [ToolFact(Tools.Promtool)]
     public void Promtool_accepts_the_exposition()
     {
         var (code, output) = ObservabilityFiles.Promtool(ObservabilityFiles.Expose(Driven()), AppContext.BaseDirectory, "check", "metrics");

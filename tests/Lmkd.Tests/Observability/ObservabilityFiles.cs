@@ -22,13 +22,11 @@ public static partial class ObservabilityFiles
         throw new DirectoryNotFoundException("deploy/prometheus not found above " + AppContext.BaseDirectory);
     }
 
-    public const string PromtoolPath = "/usr/bin/promtool";
-    public const string PrometheusPath = "/usr/bin/prometheus";
 
     /// <summary>Runs promtool with stdin; returns its exit code and combined output.</summary>
     public static (int Code, string Output) Promtool(string? stdin, string workingDir, params string[] args)
     {
-        var psi = new ProcessStartInfo(PromtoolPath)
+        var psi = new ProcessStartInfo(Tools.Promtool)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -76,10 +74,6 @@ public static partial class ObservabilityFiles
         return port;
     }
 
-    /// <summary>The tool is installed, or CI requires it (then a missing tool fails the test rather than hiding it).</summary>
-    public static string? SkipUnlessInstalled(string path) =>
-        File.Exists(path) || Privileged.Required ? null : $"needs {path} (Debian package prometheus; .ci/install-deps installs it)";
-
     [GeneratedRegex(@"^# TYPE (\S+) (\S+)$", RegexOptions.Multiline)]
     private static partial Regex TypeLine();
 
@@ -88,14 +82,4 @@ public static partial class ObservabilityFiles
 
     [GeneratedRegex(@"\blmkd_[a-z0-9_]+")]
     private static partial Regex LmkdName();
-}
-
-/// <summary>A fact that needs promtool (and prometheus): skipped where missing, unless CI requires it.</summary>
-public sealed class PromtoolFactAttribute : FactAttribute
-{
-    public PromtoolFactAttribute()
-    {
-        if (ObservabilityFiles.SkipUnlessInstalled(ObservabilityFiles.PromtoolPath) is { } why)
-            Skip = why;
-    }
 }

@@ -16,7 +16,7 @@ public class PrometheusEndToEndTests
     /// <summary>Larger than what the 256 MiB limit leaves once the grower has grown.</summary>
     private const int ThrashFileMb = 150;
 
-    [PrivilegedFact]
+    [PrivilegedFact(Tools.Prometheus, Tools.Promtool)]
     public void A_kill_under_real_pressure_is_logged_and_counted_by_a_real_Prometheus()
     {
         using var cg = TestCgroup.Create("lmkd-obs", 256L << 20);

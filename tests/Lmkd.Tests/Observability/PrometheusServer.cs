@@ -39,7 +39,7 @@ public sealed class PrometheusServer : IDisposable
                   - targets: ["{target}"]
             """);
         int port = ObservabilityFiles.FreeLoopbackPort();
-        var psi = new ProcessStartInfo(ObservabilityFiles.PrometheusPath)
+        var psi = new ProcessStartInfo(Tools.Prometheus)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,

@@ -37,7 +37,7 @@ public sealed class InstallScriptTests : IDisposable
 
     private string Staged(string path) => Path.Combine(_root, path.TrimStart('/'));
 
-    [SystemdAnalyzeFact]
+    [ToolFact(Tools.SystemdAnalyze)]
     public void Install_places_binary_unit_and_config_keeps_an_edited_config_and_uninstall_removes_them()
     {
         var (code, output) = Run("deploy/install.sh", "--binary", Binary());

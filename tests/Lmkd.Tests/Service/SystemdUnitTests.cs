@@ -4,20 +4,9 @@ using System.Text.RegularExpressions;
 
 namespace Lmkd.Tests.Service;
 
-/// <summary>A test that needs systemd-analyze: skipped where it is missing, unless CI requires it.</summary>
-public sealed class SystemdAnalyzeFactAttribute : FactAttribute
-{
-    public SystemdAnalyzeFactAttribute()
-    {
-        if (!Privileged.Required && !File.Exists(SystemdUnitTests.Analyze))
-            Skip = $"needs {SystemdUnitTests.Analyze} (Debian: apt-get install systemd)";
-    }
-}
-
 /// <summary>deploy/systemd/lmkd.service, checked by systemd's own analyzers (offline: no running systemd needed).</summary>
 public sealed partial class SystemdUnitTests
 {
-    public const string Analyze = "/usr/bin/systemd-analyze";
     /// <summary>systemd-oomd's own unit rates 2.0; Lmkd's must not be more exposed.</summary>
     private const double MaxExposure = 2.0;
 
@@ -33,7 +22,7 @@ public sealed partial class SystemdUnitTests
 
     private static (int Code, string Output) Run(params string[] args)
     {
-        var psi = new ProcessStartInfo(Analyze) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo(Tools.SystemdAnalyze) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         psi.Environment["SYSTEMD_COLORS"] = "0";
@@ -57,7 +46,7 @@ public sealed partial class SystemdUnitTests
         return path;
     }
 
-    [SystemdAnalyzeFact]
+    [ToolFact(Tools.SystemdAnalyze)]
     public void Verify_passes()
     {
         var dir = Directory.CreateTempSubdirectory("lmkd-unit-").FullName;
@@ -72,7 +61,7 @@ public sealed partial class SystemdUnitTests
         }
     }
 
-    [SystemdAnalyzeFact]
+    [ToolFact(Tools.SystemdAnalyze)]
     public void Security_exposure_is_at_most_that_of_systemd_oomd()
     {
         var (code, output) = Run("security", "--offline=yes", "--no-pager", RepoFile("deploy/systemd/lmkd.service"));
@@ -83,7 +72,7 @@ public sealed partial class SystemdUnitTests
         Assert.True(exposure <= MaxExposure, $"exposure {exposure} > {MaxExposure}:\n{output}");
     }
 
-    [SystemdAnalyzeFact]
+    [ToolFact(Tools.SystemdAnalyze)]
     public void The_syscall_filter_allows_the_kill_path_by_name_and_denies_none_of_it()
     {
         string[] killPath = ["pidfd_open", "pidfd_send_signal", "process_mrelease", "mlockall", "sched_setscheduler"];

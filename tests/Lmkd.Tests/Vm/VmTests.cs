@@ -15,7 +15,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
-    [PrivilegedTheory]
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void KillTest_reports_the_mode_the_kernel_has(string kernel)
@@ -46,7 +46,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
     // background processes in order, the kernel's OOM killer takes the growing hog before Lmkd in
     // about one run of two under emulation. The guest suite still runs the scenario every time and
     // its figures go to artifacts/vm-figures.md; this test asserts them once that is fixed.
-    [PrivilegedTheory]
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void Whole_machine_scope_kills_in_order_before_the_kernel_OOM_killer(string kernel)
@@ -89,7 +89,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
         Assert.All(done, e => Assert.Equal(expectedMode, e.GetProperty("ReapMode").GetString()));
     }
 
-    [PrivilegedTheory]
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void Cgroup_scope_on_pure_v2_with_memory_max(string kernel)
@@ -108,7 +108,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
         Assert.All(done, e => Assert.Equal("/lmkd-e2e", e.GetProperty("Cgroup").GetString()));
     }
 
-    [PrivilegedTheory]
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void A_victim_sharing_its_mm_with_another_process(string kernel)
@@ -139,7 +139,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
         }
     }
 
-    [PrivilegedTheory]
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void A_victim_starved_of_CPU(string kernel)
@@ -158,7 +158,7 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
             Assert.Contains(S(a, "reapErrno"), new[] { "OK", "ESRCH" });
     }
 
-    [PrivilegedTheory]
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
     public void An_unprivileged_caller_gets_EBUSY_then_the_documented_fallback(string kernel)
