@@ -96,14 +96,16 @@ public class PsiKernelTests
             Assert.NotEqual(TriggerMode.Sampling, m.Mode);
             Assert.Equal(WaitStatus.Timeout, m.Wait(0).Status);
 
-            // The file is written from inside the cgroup so its page cache is charged there; two readers of a
-            // 256 MiB file in 128 MiB thrash the page cache (about 15% stall here) without an OOM kill.
+            // The file is written from inside the cgroup so its page cache is charged there, and written
+            // before the wait starts: on a busy machine the write alone can take seconds.
+            using (var writer = cg.StartShell($"dd if=/dev/zero of='{data}' bs=1M count=256 conv=fsync status=none"))
+                Assert.True(writer.WaitForExit(60_000) && writer.ExitCode == 0, "writing the data file failed");
+            // Two readers of a 256 MiB file in 128 MiB thrash the page cache (about 15% stall here) without an OOM kill.
             using var workload = cg.StartShell(
-                $"dd if=/dev/zero of='{data}' bs=1M count=256 conv=fsync status=none; " +
                 $"(while :; do cat '{data}'; done) & (sleep 0.3; while :; do cat '{data}'; done) & wait");
 
             var sw = Stopwatch.StartNew();
-            var r = m.Wait(10_000);
+            var r = m.Wait(20_000);
             var snapshot = m.ReadSnapshot();
             Assert.True(r.Status == WaitStatus.Fired,
                 $"{r.Status} after {sw.ElapsedMilliseconds} ms; some total {snapshot.SomeTotalUs} us; oom kills {cg.OomKillCount()}");
