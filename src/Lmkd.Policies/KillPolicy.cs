@@ -14,6 +14,7 @@ namespace Lmkd.Policies;
 public sealed class KillPolicy
 {
     private KillPolicyOptions _options;
+    private readonly HeadroomWatch _headroom;
 
     // lmkd's static locals, one field each.
     private bool _primed;              // the first evaluation sets the baselines
@@ -27,31 +28,47 @@ public sealed class KillPolicy
     private long _lastPgscanKswapd;
     private long _lastPgscanDirect;
     private long _prevRefaultKb;
+    // Beyond lmkd: what the thrashing window started from for the stall gate and reclaim efficiency.
+    private long _windowStallUs;       // PSI some total when the window began
+    private long _windowScan, _windowSteal;
+    private int _lastStallPct = -1;    // stall over the last full window (the current one may be too short to say)
+    private int _lastEfficiencyPct = -1;
 
-    public KillPolicy(KillPolicyOptions options)
+    public KillPolicy(KillPolicyOptions options, HeadroomOptions? headroom = null)
     {
         _options = CheckValid(options);
         _thrashingLimit = options.ThrashingLimitPct;
+        _headroom = new HeadroomWatch(headroom ?? HeadroomOptions.Default);
     }
 
     public KillPolicyOptions Options => _options;
+    public HeadroomOptions HeadroomOptions => _headroom.Options;
 
     /// <summary>
     /// Live reload. The thrashing window, the current (possibly cut) limit and the kill state carry
     /// over, so a reload in the middle of an episode does not forget it; new limits apply from the
     /// next thrashing window.
     /// </summary>
-    public void UpdateOptions(KillPolicyOptions options) => _options = CheckValid(options);
+    public void UpdateOptions(KillPolicyOptions options, HeadroomOptions? headroom = null)
+    {
+        _options = CheckValid(options);
+        if (headroom is not null)
+            _headroom.UpdateOptions(headroom);
+    }
 
     /// <summary>
     /// One evaluation. <paramref name="nowMs"/> is a monotonic millisecond clock; <paramref name="level"/>
-    /// is the PSI level that woke the monitor, or None for a follow-up poll. Allocates nothing.
+    /// is the PSI level that woke the monitor, or None for a follow-up poll or a headroom sample.
+    /// Android's PSI-driven reasons and the headroom watch each judge; when both would kill, the one
+    /// that reaches deeper (the lower minimum oom_score_adj) decides, Android's on a tie. Allocates nothing.
     /// </summary>
     public KillDecision Evaluate(long nowMs, PressureLevel level, in MemorySnapshot memory, in PsiSnapshot psi)
     {
-        // psi is not consulted yet: lmkd's decision uses the level that woke it, passed as `level`.
         var o = _options;
         long refault = memory.RefaultFileKb;
+        // What counts as thrashing: activations where the kernel reports them, else every refault
+        // (gated on stall below).
+        long thrashCounter = memory.ActivateFileKb >= 0 ? memory.ActivateFileKb : refault;
         long fileLru = memory.FileLruKb;
 
         // lmkd's zero-initialised statics make its first evaluation cross an enormous thrashing
@@ -60,7 +77,7 @@ public sealed class KillPolicy
         if (!_primed)
         {
             _primed = true;
-            StartThrashingWindow(nowMs, in memory);
+            StartThrashingWindow(nowMs, in memory, in psi);
             _prevThrashGrowth = 0;
         }
 
@@ -70,14 +87,17 @@ public sealed class KillPolicy
             // Measure thrashing afresh: the victim's pages no longer count.
             _killing = false;
             cycleAfterKill = true;
-            StartThrashingWindow(nowMs, in memory);
+            StartThrashingWindow(nowMs, in memory, in psi);
             _prevThrashGrowth = 0;
         }
 
-        bool swapLow = IsSwapLow(in memory, o.SwapFreeLowPercentage, o.SwapCompressionRatio);
-        bool swapNearLow = IsSwapLow(in memory, Math.Min(100, 2 * o.SwapFreeLowPercentage), o.SwapCompressionRatio);
-        int swapUtil = SwapUtilizationPct(in memory, o.SwapCompressionRatio);
+        long freeSwap = FreeSwapKb(in memory, o);
+        bool swapLow = IsSwapLow(in memory, freeSwap, o.SwapFreeLowPercentage);
+        bool swapNearLow = IsSwapLow(in memory, freeSwap, Math.Min(100, 2 * o.SwapFreeLowPercentage));
+        int swapUtil = SwapUtilizationPct(in memory, freeSwap);
         var wmark = ClassifyWatermark(memory.FreeKb, memory.Watermarks);
+        // A scope without swap has none to absorb anything: for headroom that is "swap low".
+        var headroom = _headroom.Judge(nowMs, in memory, freeSwap, swapLow || memory.SwapTotalKb <= 0, ReclaimEfficiencyPct(in memory));
 
         // -1 means the scope does not report the counter: never a change.
         var reclaim = ReclaimState.None;
@@ -97,7 +117,8 @@ public sealed class KillPolicy
         {
             // Neither reclaiming nor refaulting: nothing is happening. lmkd bails out here even on
             // a critical event; a critical event means tasks are fully stalled, so it goes on.
-            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, swapNearLow);
+            // The headroom watch still judges: anonymous memory fills a swapless scope without either.
+            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, swapNearLow, in headroom);
         }
         _prevRefaultKb = refault;
 
@@ -105,20 +126,24 @@ public sealed class KillPolicy
         long sinceResetMs = nowMs - _thrashingResetMs;
         if (sinceResetMs > o.ThrashingResetIntervalMs)
         {
-            _prevThrashGrowth = RefaultGrowthPct(refault);
+            _prevThrashGrowth = RefaultGrowthPct(thrashCounter);
             long windows = sinceResetMs / o.ThrashingResetIntervalMs;
             // Over-the-limit growth in the single window just ended means no victim was found:
             // keep it whole so a kill follows as soon as one appears. Otherwise halve it per window.
             if (windows > 1 || _prevThrashGrowth < _thrashingLimit)
                 _prevThrashGrowth = windows >= 63 ? 0 : _prevThrashGrowth >> (int)windows;
-            StartThrashingWindow(nowMs, in memory);
+            CloseWindow(nowMs, in memory, in psi);
+            StartThrashingWindow(nowMs, in memory, in psi);
             _thrashingLimit = o.ThrashingLimitPct;
         }
         else
         {
-            thrashing = RefaultGrowthPct(refault);
+            thrashing = RefaultGrowthPct(thrashCounter);
         }
         thrashing += _prevThrashGrowth;
+        // Without activations, a refault is thrashing only if tasks wait for it: a stream does not stall.
+        if (memory.ActivateFileKb < 0 && StallPct(nowMs, in psi) < o.ThrashingMinStallPct)
+            thrashing = 0;
 
         var reason = KillReason.None;
         int minAdj = 0;
@@ -179,13 +204,14 @@ public sealed class KillPolicy
             }
         }
 
-        if (reason == KillReason.None && wmark == WatermarkLevel.BelowMin)
+        // lmkd gates LOW_MEM on its floor being reachable (1001 reaches nobody: the reason is off).
+        if (reason == KillReason.None && wmark == WatermarkLevel.BelowMin && o.LowMemMinScoreAdj <= 1000)
         {
             reason = KillReason.LowMem;
             minAdj = o.EffectiveLowMemMinScoreAdj;
         }
 
-        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, swapNearLow);
+        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, swapNearLow, in headroom);
     }
 
     /// <summary>
@@ -197,6 +223,7 @@ public sealed class KillPolicy
         if (!killed)
             return;
         _killing = true;
+        _headroom.OnKill();
         if (decision.Reason is KillReason.LowMemAndThrashing or KillReason.DirectReclAndThrashing)
         {
             // Lower the bar a little after each thrashing kill so that kills go on while thrashing
@@ -220,8 +247,10 @@ public sealed class KillPolicy
     }
 
     private KillDecision Decide(KillReason reason, int minAdj, PressureLevel level, WatermarkLevel wmark,
-        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, bool swapNearLow)
+        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, bool swapNearLow, in HeadroomJudgement headroom)
     {
+        if (headroom.Reason != KillReason.None && (reason == KillReason.None || headroom.MinScoreAdj < minAdj))
+            (reason, minAdj) = (headroom.Reason, headroom.MinScoreAdj);
         // lmkd polls on after an event, around a kill and through direct reclaim, but not for
         // kswapd alone: kswapd can reclaim for a long time without any pressure. Here a kill is
         // about to happen rather than just done, so "killing" is this decision's own.
@@ -230,6 +259,7 @@ public sealed class KillPolicy
         {
             Reason = reason,
             MinScoreAdj = minAdj,
+            Headroom = headroom,
             Watermark = wmark,
             Reclaim = reclaim,
             ThrashingPct = thrashing,
@@ -246,30 +276,81 @@ public sealed class KillPolicy
         };
     }
 
-    private void StartThrashingWindow(long nowMs, in MemorySnapshot memory)
+    private void StartThrashingWindow(long nowMs, in MemorySnapshot memory, in PsiSnapshot psi)
     {
         _baseFileLruKb = memory.FileLruKb;
-        _initRefaultKb = memory.RefaultFileKb;
+        _initRefaultKb = memory.ActivateFileKb >= 0 ? memory.ActivateFileKb : memory.RefaultFileKb;
         _thrashingResetMs = nowMs;
+        _windowStallUs = psi.SomeTotalUs;
+        _windowScan = memory.PgscanTotal;
+        _windowSteal = memory.PgstealTotal;
     }
 
-    // What share of the window's starting file cache has been refaulted since; +1 avoids dividing by zero.
-    private long RefaultGrowthPct(long refaultKb) => (refaultKb - _initRefaultKb) * 100 / (_baseFileLruKb + 1);
+    // The window that ends now: keep its stall and reclaim efficiency for the first moments of the next one.
+    private void CloseWindow(long nowMs, in MemorySnapshot memory, in PsiSnapshot psi)
+    {
+        _lastStallPct = WindowStallPct(nowMs, in psi);
+        _lastEfficiencyPct = WindowEfficiencyPct(in memory);
+    }
 
-    private static bool IsSwapLow(in MemorySnapshot m, int lowPct, int compressionRatio) =>
-        m.SwapTotalKb > 0 && lowPct > 0 && FreeSwapKb(in m, compressionRatio) < m.SwapTotalKb * lowPct / 100;
+    // What share of the window's starting file cache has been refaulted (or activated) since; +1 avoids dividing by zero.
+    private long RefaultGrowthPct(long counterKb) => (counterKb - _initRefaultKb) * 100 / (_baseFileLruKb + 1);
+
+    /// <summary>PSI some stall as a share of the time since the window began; the last window's while this one is young.</summary>
+    private int StallPct(long nowMs, in PsiSnapshot psi) =>
+        nowMs - _thrashingResetMs >= 200 || _lastStallPct < 0 ? WindowStallPct(nowMs, in psi) : Math.Max(_lastStallPct, WindowStallPct(nowMs, in psi));
+
+    private int WindowStallPct(long nowMs, in PsiSnapshot psi)
+    {
+        long elapsedUs = (nowMs - _thrashingResetMs) * 1000;
+        if (elapsedUs <= 0 || psi.SomeTotalUs < _windowStallUs)
+            return 0;
+        return (int)Math.Min(100, (psi.SomeTotalUs - _windowStallUs) * 100 / elapsedUs);
+    }
+
+    /// <summary>Reclaim's efficiency (pages freed per 100 scanned) over this window, or the last one while too little was scanned yet; -1 unknown.</summary>
+    private int ReclaimEfficiencyPct(in MemorySnapshot m)
+    {
+        int now = WindowEfficiencyPct(in m);
+        return now >= 0 ? now : _lastEfficiencyPct;
+    }
+
+    // 256 pages (1 MiB): fewer scanned say nothing about whether reclaim works.
+    private int WindowEfficiencyPct(in MemorySnapshot m)
+    {
+        if (m.PgscanTotal < 0 || m.PgstealTotal < 0 || _windowScan < 0 || _windowSteal < 0)
+            return -1;
+        long scanned = m.PgscanTotal - _windowScan, stolen = m.PgstealTotal - _windowSteal;
+        if (scanned < 256 || stolen < 0)
+            return -1;
+        return (int)Math.Min(100, stolen * 100 / scanned);
+    }
+
+    private static bool IsSwapLow(in MemorySnapshot m, long freeSwapKb, int lowPct) =>
+        m.SwapTotalKb > 0 && lowPct > 0 && freeSwapKb < m.SwapTotalKb * lowPct / 100;
 
     /// <summary>
     /// Free swap as lmkd judges it: on zram a page swapped out still needs memory for its compressed
-    /// copy, so with no memory left the free swap the kernel reports cannot be used.
+    /// copy, so with no memory left the free swap the kernel reports cannot be used. With "auto", the
+    /// zram devices' own compression bounds their share; other swap counts as reported.
     /// </summary>
-    internal static long FreeSwapKb(in MemorySnapshot m, int compressionRatio) =>
-        compressionRatio <= 0 ? m.SwapFreeKb : Math.Min(m.SwapFreeKb, (Math.Max(0, m.FreeKb) + m.InactiveFileKb) * compressionRatio);
+    internal static long FreeSwapKb(in MemorySnapshot m, KillPolicyOptions o)
+    {
+        o.TryParseCompression(out bool auto, out double ratio);
+        long room = Math.Max(0, m.FreeKb) + m.InactiveFileKb;
+        if (!auto)
+            return ratio <= 0 ? m.SwapFreeKb : Math.Min(m.SwapFreeKb, (long)(room * ratio));
+        if (m.ZramTotalKb <= 0)
+            return m.SwapFreeKb;
+        double zramRatio = m.ZramCompressionRatio > 0 ? m.ZramCompressionRatio : KillPolicyOptions.DefaultZramCompressionRatio;
+        long zramFree = Math.Clamp(m.ZramFreeKb, 0, m.SwapFreeKb);
+        return m.SwapFreeKb - zramFree + Math.Min(zramFree, (long)(room * zramRatio));
+    }
 
     /// <summary>Share of swappable memory (anon + shmem + swapped) that is in swap.</summary>
-    private static int SwapUtilizationPct(in MemorySnapshot m, int compressionRatio)
+    private static int SwapUtilizationPct(in MemorySnapshot m, long freeSwapKb)
     {
-        long used = Math.Max(0, m.SwapTotalKb - FreeSwapKb(in m, compressionRatio));
+        long used = Math.Max(0, m.SwapTotalKb - freeSwapKb);
         long swappable = m.AnonKb + m.ShmemKb + used;
         return swappable > 0 ? (int)(used * 100 / swappable) : 0;
     }

@@ -37,9 +37,44 @@ public sealed record KillPolicyOptions
     /// <summary>
     /// ro.lmk.swap_compression_ratio: on compressed swap (zram), free swap is only worth what the
     /// memory left to store it can hold: with a ratio N, free swap counts as at most
-    /// N x (free memory + inactive file cache). 0 (Android's default) takes free swap as reported.
+    /// N x (free memory + inactive file cache). "auto" (the default) applies the compression the zram
+    /// devices report (/sys/block/zramN/mm_stat; <see cref="DefaultZramCompressionRatio"/> while they
+    /// hold nothing) to the zram share of swap only; a number applies to all swap, as on Android;
+    /// "0" (Android's default) takes free swap as reported.
     /// </summary>
-    public int SwapCompressionRatio { get; set; }
+    public string SwapCompressionRatio { get; set; } = Auto;
+
+    public const string Auto = "auto";
+
+    /// <summary>The ratio assumed for an empty zram device: typical program memory compresses 2.5-4:1; 2 errs on the side of less room.</summary>
+    public const double DefaultZramCompressionRatio = 2.0;
+
+    /// <summary>
+    /// <see cref="SwapCompressionRatio"/> parsed: (true, 0) for "auto", (false, N) for a number.
+    /// False when it is neither (see <see cref="Validate"/>).
+    /// </summary>
+    public bool TryParseCompression(out bool auto, out double ratio)
+    {
+        auto = false;
+        ratio = 0;
+        var text = SwapCompressionRatio?.Trim() ?? "";
+        if (text.Equals(Auto, StringComparison.OrdinalIgnoreCase))
+        {
+            auto = true;
+            return true;
+        }
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out ratio)
+            && (ratio == 0 || ratio is >= 1 and <= 100);
+    }
+
+    /// <summary>
+    /// Refaults count as thrashing only while tasks in the scope stall at least this share of the time
+    /// (PSI "some" over the thrashing window), where the kernel does not report activations
+    /// (workingset_activate_file: cgroup v1). A file streamed once through the cache refaults at the
+    /// same rate as a working set that does not fit; only the latter makes tasks wait much (measured
+    /// here in a v1 cgroup: 1-5 % for a stream, 20-55 % for a thrashing working set).
+    /// </summary>
+    public int ThrashingMinStallPct { get; set; } = 10;
     /// <summary>
     /// ro.lmk.swap_util_max: kill when memory is low and more than this percentage of swappable
     /// memory is already in swap. 100 disables this reason.
@@ -95,8 +130,10 @@ public sealed record KillPolicyOptions
             yield return (nameof(SwapUtilMaxPct), Range(SwapUtilMaxPct, "0..100"));
         if (FilecacheMinKb < 0)
             yield return (nameof(FilecacheMinKb), Range(FilecacheMinKb, "0 or more"));
-        if (!InRange(SwapCompressionRatio, 0, 100))
-            yield return (nameof(SwapCompressionRatio), $"must be 0 (off) or a compression ratio in [1, 100] (got {SwapCompressionRatio})");
+        if (!TryParseCompression(out _, out _))
+            yield return (nameof(SwapCompressionRatio), $"must be \"auto\", 0 (off) or a compression ratio in [1, 100] (got '{SwapCompressionRatio}')");
+        if (!InRange(ThrashingMinStallPct, 0, 100))
+            yield return (nameof(ThrashingMinStallPct), Range(ThrashingMinStallPct, "0..100"));
         if (!InRange(LowMemMinScoreAdj, -1000, 1001))
             yield return (nameof(LowMemMinScoreAdj), $"must be an oom_score_adj in [-1000, 1000], or 1001 to turn LOW_MEM kills off (got {LowMemMinScoreAdj})");
         if (!InRange(PressureAfterKillMinScoreAdj, -1000, 1000))

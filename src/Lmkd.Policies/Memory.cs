@@ -17,14 +17,29 @@ public enum WatermarkLevel
 
 /// <summary>
 /// Memory of the watched scope at one instant. For the whole machine it comes from /proc/meminfo,
-/// /proc/vmstat and /proc/zoneinfo; for a cgroup, from the cgroup's usage, limit and memory.stat
-/// (free = limit - usage, watermarks = fractions of the limit).
+/// /proc/vmstat and /proc/zoneinfo; for a cgroup, from the cgroup's (and its ancestors') usage,
+/// limits and memory.stat (free = headroom, watermarks = fractions of the limit).
+/// Counters a scope does not report are -1.
 /// </summary>
 public readonly record struct MemorySnapshot
 {
+    public MemorySnapshot()
+    {
+    }
+
+    /// <summary>The scope's memory: MemTotal, or the smallest limit over the cgroup and its ancestors.</summary>
     public long TotalKb { get; init; }
-    /// <summary>Free memory as compared with the watermarks (MemFree - CmaFree, or limit - usage).</summary>
+    /// <summary>
+    /// Free memory as compared with the watermarks: MemFree - CmaFree for the machine; for a cgroup,
+    /// which has no kswapd keeping pages free, its headroom (limit - usage + clean inactive file).
+    /// </summary>
     public long FreeKb { get; init; }
+    /// <summary>
+    /// What can still be allocated before the scope runs out, without swapping: MemAvailable for the
+    /// machine; for a cgroup the smallest, over it and its limited ancestors, of limit - usage + clean
+    /// inactive file (reclaim gives that back cheaply). -1 when unknown: headroom kills are off.
+    /// </summary>
+    public long HeadroomKb { get; init; } = -1;
     public long AvailableKb { get; init; }
     public long SwapTotalKb { get; init; }
     public long SwapFreeKb { get; init; }
@@ -35,10 +50,28 @@ public readonly record struct MemorySnapshot
     public long InactiveFileKb { get; init; }
     /// <summary>workingset_refault_file (workingset_refault before 5.9), in kB.</summary>
     public long RefaultFileKb { get; init; }
+    /// <summary>
+    /// workingset_activate_file, in kB: refaults of pages the kernel judges would have stayed resident
+    /// (refault distance within the working set). A file streamed through the cache refaults without
+    /// activating; a working set that does not fit activates. -1 where not reported (cgroup v1).
+    /// </summary>
+    public long ActivateFileKb { get; init; } = -1;
     /// <summary>Pages scanned by kswapd; -1 where the scope does not report it.</summary>
     public long PgscanKswapd { get; init; }
-    /// <summary>Pages scanned by direct reclaim; -1 where the scope does not report it.</summary>
+    /// <summary>
+    /// Pages scanned by direct reclaim (a cgroup's limit reclaim is direct reclaim); -1 where the scope
+    /// does not report it. On cgroup v1, which counts no scans, memory.failcnt (the times usage hit the
+    /// limit, each followed by reclaim) stands in: it changes exactly when direct reclaim happens.
+    /// </summary>
     public long PgscanDirect { get; init; }
+    /// <summary>Pages scanned by all reclaim, and pages it freed (pgsteal): their ratio is reclaim's efficiency. -1 where not reported.</summary>
+    public long PgscanTotal { get; init; } = -1;
+    public long PgstealTotal { get; init; } = -1;
+    /// <summary>The part of SwapTotalKb / SwapFreeKb on zram devices (compressed in memory).</summary>
+    public long ZramTotalKb { get; init; }
+    public long ZramFreeKb { get; init; }
+    /// <summary>The zram devices' measured compression (original data / memory used); 0 when unknown or empty.</summary>
+    public double ZramCompressionRatio { get; init; }
     public Watermarks Watermarks { get; init; }
 }
 

@@ -40,7 +40,10 @@ public class KillPolicyTests
             AnonKb = Anon,
             ShmemKb = 0,
             FileLruKb = fileLru,
+            // A kernel that reports activations, every refault activated: Android's thrashing figures.
+            // Streams (refaults without activations) and cgroup v1 (no activations) have tests of their own.
             RefaultFileKb = refault,
+            ActivateFileKb = refault,
             PgscanDirect = pgDirect,
             PgscanKswapd = pgKswapd,
             Watermarks = Wm,

@@ -19,6 +19,8 @@ public sealed class LmkdOptions
     public ScopeOptions Scope { get; set; } = new();
     public PsiOptions Psi { get; set; } = new();
     public KillPolicyOptions Policy { get; set; } = new();
+    /// <summary>The headroom watch: kills decided from the memory left, before (or without) stall.</summary>
+    public HeadroomOptions Headroom { get; set; } = new();
     public KillOptions Kill { get; set; } = new();
     public MatchOptions Protect { get; set; } = new();
     public MatchOptions Prefer { get; set; } = new();

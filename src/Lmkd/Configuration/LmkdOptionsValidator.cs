@@ -54,6 +54,8 @@ public static class LmkdOptionsValidator
 
         foreach (var (key, message) in o.Policy.Validate())
             errors.Add(new ConfigError(P + "Policy:" + key, message));
+        foreach (var (key, message) in o.Headroom.Validate())
+            errors.Add(new ConfigError(P + "Headroom:" + key, message));
 
         Check(o.Kill.TimeoutMs is >= 10 and <= 60_000, "Kill:TimeoutMs", $"must be in [10, 60000] ms (got {o.Kill.TimeoutMs})");
         Check(KillModes.TryParse(o.Kill.Mode, out _), "Kill:Mode", $"must be one of {string.Join(", ", KillModes.Names)} (got '{o.Kill.Mode}')");

@@ -1,4 +1,5 @@
 using System.Collections;
+using Lmkd.Policies;
 using Microsoft.Extensions.Configuration;
 
 namespace Lmkd.Configuration;
@@ -77,6 +78,8 @@ public static class OptionsLoader
 
         if (options.Psi.Levels.Count == 0)
             options.Psi.Levels = PsiOptions.DefaultLevels();
+        if (options.Headroom.Levels.Count == 0)
+            options.Headroom.Levels = HeadroomOptions.DefaultLevels();
 
         errors = LmkdOptionsValidator.Validate(options);
         return errors.Count == 0 ? options : null;

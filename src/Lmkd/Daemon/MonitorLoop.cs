@@ -46,6 +46,13 @@ public sealed class MonitorLoop : IDisposable
     private long _killSeq;
     private long _pollUntilMs;
     private int _pollIntervalMs;
+    /// <summary>When the headroom watch wants the next sample (long.MaxValue: the watch is off).</summary>
+    private long _nextHeadroomSampleMs;
+    /// <summary>The headroom watch is concerned (below a level, or heading there): an episode of its own.</summary>
+    private bool _headroomConcern;
+    private const int NoVictimBackoffMinMs = 100, NoVictimBackoffMaxMs = 1000;
+    private long _noVictimUntilMs;
+    private int _noVictimBackoffMs;
     private long _lastNoVictimLogMs = long.MinValue;
     // Stopwatch timestamps: when poll last returned, and when the current pressure episode's first event came.
     private long _wakeTimestamp;
@@ -72,7 +79,7 @@ public sealed class MonitorLoop : IDisposable
         _metrics = metrics;
         _log = log;
         _rules = BuildRules(options);
-        _policy = new KillPolicy(options.Policy);
+        _policy = new KillPolicy(options.Policy, options.Headroom);
         _scanner = new ProcessScanner(options.ProcRoot);
         // Created here, on the host's thread: its scanner thread must not inherit the monitor's real-time priority.
         _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned);
@@ -112,7 +119,7 @@ public sealed class MonitorLoop : IDisposable
         var memory = _scope.ReadMemory();
         var psi = _psi.ReadSnapshot();
         // A throw-away policy, so the real one's baselines start at the first real evaluation.
-        new KillPolicy(_options.Policy).Evaluate(Environment.TickCount64, PressureLevel.Medium, memory, psi);
+        new KillPolicy(_options.Policy, _options.Headroom).Evaluate(Environment.TickCount64, PressureLevel.Medium, memory, psi);
         // The kill path up to the signal, on Lmkd itself, in dry run: pidfd_open, identity check, close. Nothing is sent.
         if (_scanner.Read(_selfPid) is { } self)
             _killer.Kill(self, dryRun: true, timeoutMs: 0);
@@ -217,9 +224,9 @@ public sealed class MonitorLoop : IDisposable
                 }
                 _pollUntilMs = now + _options.Psi.PollWindowMs;
             }
-            else if (now >= _pollUntilMs)
+            else if (now >= _pollUntilMs && now < _nextHeadroomSampleMs)
             {
-                continue; // idle timeout: nothing to judge
+                continue; // idle timeout: nothing to judge, and no headroom sample due
             }
 
             if (_inFlight is not null || now < _holdUntilMs)
@@ -238,6 +245,12 @@ public sealed class MonitorLoop : IDisposable
         int timeout = -1;
         if (_inFlight is null && now < _pollUntilMs)
             timeout = Math.Max(1, _pollIntervalMs > 0 ? _pollIntervalMs : _options.Policy.PollLongMs);
+        if (_inFlight is null && _nextHeadroomSampleMs != long.MaxValue)
+        {
+            // While a dry-run kill is held, the next sample waits for the hold to end.
+            int untilSample = (int)Math.Clamp(Math.Max(_nextHeadroomSampleMs, _holdUntilMs) - now, 1, int.MaxValue);
+            timeout = timeout < 0 ? untilSample : Math.Min(timeout, untilSample);
+        }
         int ping = _notifier.MsUntilNextPing(now);
         if (ping > 0)
             timeout = timeout < 0 ? ping : Math.Min(timeout, ping);
@@ -252,20 +265,27 @@ public sealed class MonitorLoop : IDisposable
         var decision = _policy.Evaluate(now, level, memory, psi);
         _metrics.Observed(memory, decision);
         _pollIntervalMs = decision.PollIntervalMs;
-        // Rescan while PSI events keep coming; polling on a quiet full cgroup (or below the low
-        // watermark with no stall) needs no rescans: newcomers are read at the kill anyway.
-        if (now - _lastEventMs <= _options.Psi.PollWindowMs && (_candidates.Latest is not { } list || now - list.TakenAtMs >= CandidateRefreshMs))
+        var headroom = decision.Headroom;
+        _nextHeadroomSampleMs = headroom.NextSampleMs >= 0 ? now + headroom.NextSampleMs : long.MaxValue;
+        if (headroom.Concern && !_headroomConcern && now >= _pollUntilMs)
+            _episodeStartTimestamp = _wakeTimestamp; // headroom started to fall with no PSI episode under way
+        _headroomConcern = headroom.Concern;
+        // Rescan while PSI events keep coming or headroom is falling towards a level; polling on a quiet
+        // full cgroup needs no rescans: newcomers are read at the kill anyway.
+        if ((now - _lastEventMs <= _options.Psi.PollWindowMs || headroom.Concern)
+            && (_candidates.Latest is not { } list || now - list.TakenAtMs >= CandidateRefreshMs))
             _candidates.RequestRefresh();
         if (decision.KeepPolling)
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
-        if (decision.ShouldKill)
+        if (decision.ShouldKill && now >= _noVictimUntilMs)
             StartKill(now, level, decision, memory, psi);
         else if (_log.IsEnabled(LogLevel.Debug) && (level != PressureLevel.None || now - _lastNoKillLogMs >= 1000))
         {
             // Why an evaluation did not kill: every PSI event (at most one per trigger window) and one poll a second.
             _lastNoKillLogMs = now;
-            _log.LogDebug("Evaluation ({Level}), no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}%, reclaim {Reclaim}",
+            _log.LogDebug("Evaluation ({Level}), no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), headroom {HeadroomKb} kB ({HeadroomPct:F1}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}%, reclaim {Reclaim}",
                 level, memory.FreeKb, memory.Watermarks.MinKb, memory.Watermarks.LowKb, memory.Watermarks.HighKb, decision.Watermark,
+                headroom.HeadroomKb, headroom.HeadroomPct, headroom.FillRateKbPerSec, headroom.MsToExhaustion,
                 memory.SwapFreeKb, memory.SwapTotalKb, decision.SwapIsLow, decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim);
         }
     }
@@ -276,6 +296,10 @@ public sealed class MonitorLoop : IDisposable
         var victim = ChooseVictim(decision, out var candidates);
         if (victim is null)
         {
+            // Nobody in reach: look again after a pause that doubles (100 ms .. 1 s) rather than rank
+            // the whole list at every 10 ms poll; a PSI event or a headroom sample still evaluates.
+            _noVictimBackoffMs = Math.Clamp(_noVictimBackoffMs * 2, NoVictimBackoffMinMs, NoVictimBackoffMaxMs);
+            _noVictimUntilMs = now + _noVictimBackoffMs;
             _policy.OnKillResult(decision, killed: false);
             var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
             _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
@@ -283,11 +307,12 @@ public sealed class MonitorLoop : IDisposable
             {
                 _lastNoVictimLogMs = now;
                 _log.LogWarning("Kill wanted ({Reason}, min oom_score_adj {MinScoreAdj}) but no eligible victim among {Candidates} processes; passed over: {Rejected}",
-                    ReasonName(decision.Reason), decision.MinScoreAdj, candidates.Count, SummarizeRejections(ranking));
+                    KillReasons.Name(decision.Reason), decision.MinScoreAdj, candidates.Count, SummarizeRejections(ranking));
             }
             return;
         }
 
+        _noVictimBackoffMs = 0;
         var kill = new PendingKill(++_killSeq, decision, psi, victim, t0)
         {
             SubmitTimestamp = Stopwatch.GetTimestamp(),
@@ -308,8 +333,10 @@ public sealed class MonitorLoop : IDisposable
             return;
         }
         // Logged after the hand-over: a slow log sink must never stand between a decision and its signal.
-        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
-            kill.Id, ReasonName(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
+        var h = decision.Headroom;
+        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, headroom {HeadroomKb} kB = {HeadroomPct:F1}% (level {HeadroomLevelPct}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms, {HeadroomBasis}), thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
+            kill.Id, KillReasons.Name(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
+            h.HeadroomKb, h.HeadroomPct, h.LevelPct, h.FillRateKbPerSec, h.MsToExhaustion, h.Basis,
             decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
             victim.Pid, victim.Comm, victim.OomScoreAdj, victim.RssBytes / 1024);
     }
@@ -349,7 +376,7 @@ public sealed class MonitorLoop : IDisposable
             _log.LogInformation(
                 "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj} PSI some {SomeAvg10:F2} full {FullAvg10:F2}; mode {ReapMode}{Fallback}, reap {ReapResult}; wake->decision {WakeToDecisionMs:F3} ms, decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms, first PSI event->signal {EventToSignalMs:F1} ms{TimedOut}",
                 kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
-                v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, ReasonName(kill.Decision.Reason), kill.Decision.MinScoreAdj,
+                v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, KillReasons.Name(kill.Decision.Reason), kill.Decision.MinScoreAdj,
                 kill.Psi.SomeAvg10, kill.Psi.FullAvg10, KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
                 r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno),
                 kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
@@ -359,7 +386,7 @@ public sealed class MonitorLoop : IDisposable
         else
         {
             _log.LogWarning("Kill {KillId} not done: pid {Pid} ({Comm}) {Outcome} (errno {Errno}); reason {Reason}",
-                kill.Id, v.Pid, v.Comm, r.Outcome, KillResult.ErrnoName(r.SignalErrno), ReasonName(kill.Decision.Reason));
+                kill.Id, v.Pid, v.Comm, r.Outcome, KillResult.ErrnoName(r.SignalErrno), KillReasons.Name(kill.Decision.Reason));
         }
         _candidates.RequestRefresh(); // the victim is gone; others may have grown
         // Keep watching closely right after a kill: lmkd polls fast until pressure subsides.
@@ -373,7 +400,7 @@ public sealed class MonitorLoop : IDisposable
     {
         _options = next;
         _rules = BuildRules(next);
-        _policy.UpdateOptions(next.Policy);
+        _policy.UpdateOptions(next.Policy, next.Headroom);
         _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
     }
 
@@ -389,21 +416,6 @@ public sealed class MonitorLoop : IDisposable
 
     internal static List<PsiLevelConfig> BuildLevels(LmkdOptions o) =>
         o.Psi.Levels.Select(l => new PsiLevelConfig(l.Name, l.Kind == "full" ? PsiKind.Full : PsiKind.Some, l.StallMs, l.WindowMs)).ToList();
-
-    /// <summary>Android's upper-case names, as operators know them from lmkd's logs.</summary>
-    public static string ReasonName(KillReason r) => r switch
-    {
-        KillReason.PressureAfterKill => "PRESSURE_AFTER_KILL",
-        KillReason.NotResponding => "NOT_RESPONDING",
-        KillReason.LowSwapAndThrashing => "LOW_SWAP_AND_THRASHING",
-        KillReason.LowMemAndSwap => "LOW_MEM_AND_SWAP",
-        KillReason.LowMemAndSwapUtil => "LOW_MEM_AND_SWAP_UTIL",
-        KillReason.LowMemAndThrashing => "LOW_MEM_AND_THRASHING",
-        KillReason.DirectReclAndThrashing => "DIRECT_RECL_AND_THRASHING",
-        KillReason.LowFilecacheAfterThrashing => "LOW_FILECACHE_AFTER_THRASHING",
-        KillReason.LowMem => "LOW_MEM",
-        _ => "NONE",
-    };
 
     private static string SummarizeRejections(RankingResult ranking) =>
         string.Join(", ", ranking.Rejected.GroupBy(r => r.Reason).Select(g => $"{g.Key}={g.Count()}"));

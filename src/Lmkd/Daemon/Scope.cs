@@ -82,7 +82,8 @@ public sealed class Scope : IDisposable
         if (!File.Exists(pressure))
             throw new ScopeException($"Lmkd:Scope:Cgroup: {pressure} does not exist (is PSI enabled?)");
         var memReader = new CgroupMemoryReader(paths.V2Directory, paths.V1MemoryDirectory,
-            options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot);
+            options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot,
+            ancestors: Ancestors(paths.V1MemoryDirectory ?? paths.V2Directory, rel));
         return new Scope
         {
             Description = $"cgroup {rel} ({paths.Layout})",
@@ -93,6 +94,17 @@ public sealed class Scope : IDisposable
             ReadOomKills = memReader.ReadOomKills,
             _reader = memReader as IDisposable,
         };
+    }
+
+    /// <summary>The directories of the cgroup's ancestors below the hierarchy's root, nearest first: "/a/b/c" gives .../a/b, .../a.</summary>
+    internal static List<string> Ancestors(string directory, string relativePath)
+    {
+        var list = new List<string>();
+        int depth = relativePath.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries).Length;
+        string? dir = directory;
+        for (int i = 1; i < depth && (dir = Path.GetDirectoryName(dir)) is not null; i++)
+            list.Add(dir);
+        return list;
     }
 
     public void Dispose() => _reader?.Dispose();

@@ -23,6 +23,7 @@ public sealed class LmkdMetrics
 
     private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds;
     private readonly Gauge _reapMode, _reapKillSupported, _reapKillExpected, _triggerMode, _psiAverage, _memAvailable, _memFree, _swapFree, _thrashing,
+        _headroom, _fillRate, _exhaustion,
         _candidates, _ownRss, _locked, _loopAge, _buildInfo, _lastDecisionReason;
     private readonly Histogram _decisionToSignal, _signalToReap, _signalToExit, _scanDuration;
     private readonly Counter.Child _eventsMedium, _eventsCritical;
@@ -72,7 +73,10 @@ public sealed class LmkdMetrics
         _memAvailable = f.CreateGauge("lmkd_memory_available_bytes", "Available memory of the watched scope as the policy last saw it.");
         _memFree = f.CreateGauge("lmkd_memory_free_bytes", "Free memory (compared with watermarks) as the policy last saw it.");
         _swapFree = f.CreateGauge("lmkd_swap_free_bytes", "Free swap as the policy last saw it.");
-        _thrashing = f.CreateGauge("lmkd_thrashing_percent", "File-cache refaults as a percentage of the file LRU, as the policy last computed it.");
+        _thrashing = f.CreateGauge("lmkd_thrashing_percent", "File-cache thrashing as the policy last computed it: activated refaults (refaults where the kernel reports no activations) as a percentage of the file LRU.");
+        _headroom = f.CreateGauge("lmkd_headroom_bytes", "What the watched scope can still allocate without swapping, as the headroom watch last saw it (MemAvailable; for a cgroup the smallest over it and its ancestors of limit - usage + clean inactive file).");
+        _fillRate = f.CreateGauge("lmkd_headroom_fill_rate_bytes_per_second", "How fast headroom falls (0 when steady or rising).");
+        _exhaustion = f.CreateGauge("lmkd_headroom_exhaustion_seconds", "At the current fill rate, seconds until headroom is used up; -1 when it is not falling.");
         _lastDecisionReason = f.CreateGauge("lmkd_last_decision_kill", "1 when the last evaluation decided to kill, 0 otherwise.");
 
         _buildInfo = f.CreateGauge("lmkd_build_info", "Lmkd build: version, .NET runtime, kernel release.",
@@ -101,9 +105,9 @@ public sealed class LmkdMetrics
         {
             if (reason == KillReason.None)
                 continue;
-            _killedRss.WithLabels(MonitorLoop.ReasonName(reason));
+            _killedRss.WithLabels(KillReasons.Name(reason));
             foreach (var band in AdjBands)
-                _kills.WithLabels(MonitorLoop.ReasonName(reason), band);
+                _kills.WithLabels(KillReasons.Name(reason), band);
         }
 
         _buildInfo.WithLabels(typeof(LmkdMetrics).Assembly.GetName().Version?.ToString(3) ?? "0", RuntimeInformation.FrameworkDescription, KernelRelease()).Set(1);
@@ -147,6 +151,10 @@ public sealed class LmkdMetrics
         _memFree.Set(m.FreeKb * 1024.0);
         _swapFree.Set(m.SwapFreeKb * 1024.0);
         _thrashing.Set(d.ThrashingPct);
+        var h = d.Headroom;
+        _headroom.Set(h.HeadroomKb * 1024.0);
+        _fillRate.Set(h.FillRateKbPerSec * 1024.0);
+        _exhaustion.Set(h.MsToExhaustion < 0 ? -1 : h.MsToExhaustion / 1000.0);
         _lastDecisionReason.Set(d.ShouldKill ? 1 : 0);
     }
 
@@ -173,7 +181,7 @@ public sealed class LmkdMetrics
 
     public void KillDone(in KillDecision d, ProcessInfo victim, KillResult r, TimeSpan decisionToSignal)
     {
-        var reason = MonitorLoop.ReasonName(d.Reason);
+        var reason = KillReasons.Name(d.Reason);
         switch (r.Outcome)
         {
             case KillOutcome.Killed:

@@ -7,22 +7,29 @@ namespace Lmkd.ProcFs;
 /// where the memory controller lives on v1) it reads the v1 files; otherwise the v2 files.
 /// The files stay open and are re-read with pread, so a steady-state read does not allocate.
 /// <para>
-/// Mapping: TotalKb = the limit (capped at the machine's MemTotal; "max" or a v1 near-2^63 limit
-/// means the machine), FreeKb = limit - usage, AvailableKb = free + file LRU (an estimate: page
-/// cache is what reclaim gives back first), Watermarks = percentages of the limit: the cgroup
-/// analogue of zone watermarks, since a cgroup has no zones and its reclaim starts at the limit.
+/// Headroom: the smallest, over the cgroup and each of its limited ancestors (siblings share an
+/// ancestor's limit), of limit - usage + clean inactive file cache (what reclaim gives back cheaply
+/// there), the limit being the lower of memory.max and memory.high on v2 (memory.limit_in_bytes on
+/// v1). A cgroup full of clean page cache is not short of memory. A scope with no limit anywhere is
+/// bounded by the machine: its headroom is MemAvailable.
+/// </para>
+/// <para>
+/// Mapping: TotalKb = the smallest limit (capped at MemTotal), FreeKb = headroom (a cgroup has no
+/// kswapd keeping pages free, so free pages alone read "full" whenever the cache has filled it),
+/// AvailableKb = limit - usage + file LRU, Watermarks = percentages of TotalKb. On v1, which counts
+/// no reclaim scans, memory.failcnt stands in for direct reclaim (<see cref="MemorySnapshot.PgscanDirect"/>).
 /// </para>
 /// Not thread-safe.
 /// </summary>
 public sealed class CgroupMemoryReader : IDisposable
 {
     private readonly bool _v1;
-    private readonly ProcFile _usage;
-    private readonly ProcFile _limit;
-    private readonly ProcFile _stat;
+    private readonly Level[] _levels; // [0] the scope's own cgroup, then its ancestors, nearest first
     private readonly ProcFile? _swapUsage;   // v2 memory.swap.current, v1 memory.memsw.usage_in_bytes
     private readonly ProcFile? _swapLimit;   // v2 memory.swap.max, v1 memory.memsw.limit_in_bytes
     private readonly ProcFile? _oomEvents;   // v2 memory.events, v1 memory.oom_control
+    private readonly ProcFile _meminfo;      // for a scope without any limit
+    private readonly ZramReader _zram;
     private readonly long _machineTotalKb;
     private readonly long _machineSwapKb;
     private readonly long _pageSizeBytes;
@@ -33,52 +40,49 @@ public sealed class CgroupMemoryReader : IDisposable
     /// <param name="minPct">Min watermark as a percentage of the limit.</param>
     /// <param name="lowPct">Low watermark as a percentage of the limit.</param>
     /// <param name="highPct">High watermark as a percentage of the limit.</param>
-    /// <param name="procRoot">Where meminfo is read once, for MemTotal and SwapTotal.</param>
+    /// <param name="procRoot">Where meminfo and swaps are read.</param>
+    /// <param name="ancestors">The directories of the cgroup's ancestors in the same hierarchy (v1 memory, else v2), nearest first, without the root.</param>
+    /// <param name="sysBlock">Where zram devices' mm_stat files are.</param>
     public CgroupMemoryReader(string? v2Directory, string? v1MemoryDirectory = null,
-        double minPct = 1, double lowPct = 2, double highPct = 4, string procRoot = "/proc", long pageSizeBytes = 0)
+        double minPct = 1, double lowPct = 2, double highPct = 4, string procRoot = "/proc", long pageSizeBytes = 0,
+        IReadOnlyList<string>? ancestors = null, string sysBlock = "/sys/block")
     {
         if (!(minPct >= 0 && minPct <= lowPct && lowPct <= highPct && highPct <= 100))
             throw new ArgumentOutOfRangeException(nameof(minPct), "need 0 <= min <= low <= high <= 100 percent");
         (_minPct, _lowPct, _highPct) = (minPct, lowPct, highPct);
         _pageSizeBytes = pageSizeBytes > 0 ? pageSizeBytes : Environment.SystemPageSize;
 
-        var reader = new ProcFileReader();
-        if (reader.Read(Path.Combine(procRoot, "meminfo"), out var content) != ProcReadStatus.Ok)
-            throw new IOException($"read {procRoot}/meminfo: errno {reader.LastErrno}");
-        var mem = MemInfo.Parse(content);
+        _meminfo = ProcFile.Open(Path.Combine(procRoot, "meminfo"));
+        var mem = MemInfo.Parse(_meminfo.ReadOrThrow());
         _machineTotalKb = mem.MemTotalKb;
         _machineSwapKb = mem.SwapTotalKb;
+        _zram = new ZramReader(procRoot, sysBlock);
 
-        if (v1MemoryDirectory is not null)
+        string dir = v1MemoryDirectory ?? v2Directory ?? throw new ArgumentException("need a v2 directory or a v1 memory directory");
+        _v1 = v1MemoryDirectory is not null;
+        Directory = dir;
+        var levels = new List<Level> { Level.Open(dir, _v1, required: true)! };
+        foreach (var ancestor in ancestors ?? [])
+            if (Level.Open(ancestor, _v1, required: false) is { } level)
+                levels.Add(level);
+        _levels = [.. levels];
+        if (_v1)
         {
-            _v1 = true;
-            Directory = v1MemoryDirectory;
-            _usage = ProcFile.Open(Path.Combine(v1MemoryDirectory, "memory.usage_in_bytes"), 64);
-            _limit = ProcFile.Open(Path.Combine(v1MemoryDirectory, "memory.limit_in_bytes"), 64);
-            _stat = ProcFile.Open(Path.Combine(v1MemoryDirectory, "memory.stat"));
-            _swapUsage = ProcFile.TryOpen(Path.Combine(v1MemoryDirectory, "memory.memsw.usage_in_bytes"), 64);
-            _swapLimit = ProcFile.TryOpen(Path.Combine(v1MemoryDirectory, "memory.memsw.limit_in_bytes"), 64);
-            _oomEvents = ProcFile.TryOpen(Path.Combine(v1MemoryDirectory, "memory.oom_control"), 256);
-        }
-        else if (v2Directory is not null)
-        {
-            Directory = v2Directory;
-            _usage = ProcFile.Open(Path.Combine(v2Directory, "memory.current"), 64);
-            _limit = ProcFile.Open(Path.Combine(v2Directory, "memory.max"), 64);
-            _stat = ProcFile.Open(Path.Combine(v2Directory, "memory.stat"));
-            _swapUsage = ProcFile.TryOpen(Path.Combine(v2Directory, "memory.swap.current"), 64);
-            _swapLimit = ProcFile.TryOpen(Path.Combine(v2Directory, "memory.swap.max"), 64);
-            _oomEvents = ProcFile.TryOpen(Path.Combine(v2Directory, "memory.events"), 256);
+            _swapUsage = ProcFile.TryOpen(Path.Combine(dir, "memory.memsw.usage_in_bytes"), 64);
+            _swapLimit = ProcFile.TryOpen(Path.Combine(dir, "memory.memsw.limit_in_bytes"), 64);
+            _oomEvents = ProcFile.TryOpen(Path.Combine(dir, "memory.oom_control"), 256);
         }
         else
         {
-            throw new ArgumentException("need a v2 directory or a v1 memory directory");
+            _swapUsage = ProcFile.TryOpen(Path.Combine(dir, "memory.swap.current"), 64);
+            _swapLimit = ProcFile.TryOpen(Path.Combine(dir, "memory.swap.max"), 64);
+            _oomEvents = ProcFile.TryOpen(Path.Combine(dir, "memory.events"), 256);
         }
     }
 
     public static CgroupMemoryReader Open(CgroupLocation location, double minPct = 1, double lowPct = 2, double highPct = 4,
-        string procRoot = "/proc") =>
-        new(location.V2Directory, location.V1MemoryDirectory, minPct, lowPct, highPct, procRoot);
+        string procRoot = "/proc", IReadOnlyList<string>? ancestors = null) =>
+        new(location.V2Directory, location.V1MemoryDirectory, minPct, lowPct, highPct, procRoot, ancestors: ancestors);
 
     /// <summary>True when the v1 memory files are read.</summary>
     public bool IsV1 => _v1;
@@ -86,50 +90,83 @@ public sealed class CgroupMemoryReader : IDisposable
     /// <summary>The directory whose memory files are read.</summary>
     public string Directory { get; }
 
+    /// <summary>The open v2 memory.events file (pollable: a change wakes poll with POLLPRI), or null.</summary>
+    public ProcFile? EventsFile => _v1 ? null : _oomEvents;
+
     /// <summary>The snapshot, or false when a file could not be read (the cgroup was removed: ENODEV/ENOENT).</summary>
     public bool TryRead(out MemorySnapshot snapshot)
     {
         snapshot = default;
-        if (_usage.Read(out var usageContent) != ProcReadStatus.Ok
-            || !ProcParse.TryParseInt64Saturating(ProcParse.FirstToken(usageContent), out long usageBytes))
+        var own = _levels[0];
+        if (!own.TryReadUsage(out long usageBytes, out long limitBytes) || !own.TryReadStat(_v1, out var stat))
             return false;
-        if (_limit.Read(out var limitContent) != ProcReadStatus.Ok)
-            return false;
-        long limitBytes = ParseLimit(limitContent);
-        if (_stat.Read(out var statContent) != ProcReadStatus.Ok)
-            return false;
-        var stat = CgroupMemoryStat.Parse(statContent, _v1);
 
         long limitKb = Math.Min(limitBytes / 1024, _machineTotalKb);
         long usageKb = usageBytes / 1024;
-        long freeKb = Math.Max(0, limitKb - usageKb);
         long fileKb = (stat.ActiveFileBytes + stat.InactiveFileBytes) / 1024;
+        bool limited = limitBytes != long.MaxValue;
+        long totalKb = limitKb;
+        long headroomKb = limited ? LevelHeadroomKb(limitBytes, usageBytes, in stat) : long.MaxValue;
+        long failcnt = own.ReadFailcnt();
+        for (int i = 1; i < _levels.Length; i++)
+        {
+            // An ancestor that cannot be read (removed, or not ours to read) leaves the others to decide.
+            var level = _levels[i];
+            if (!level.TryReadUsage(out long u, out long l) || l == long.MaxValue)
+                continue;
+            if (!level.TryReadStat(_v1, out var s))
+                continue;
+            limited = true;
+            totalKb = Math.Min(totalKb, l / 1024);
+            headroomKb = Math.Min(headroomKb, LevelHeadroomKb(l, u, in s));
+            long f = level.ReadFailcnt();
+            if (f >= 0)
+                failcnt = Math.Max(0, failcnt) + f;
+        }
+        if (!limited)
+        {
+            // Nothing limits the scope but the machine.
+            if (_meminfo.Read(out var content) != ProcReadStatus.Ok)
+                return false;
+            headroomKb = MemInfo.Parse(content).MemAvailableKb;
+        }
+        headroomKb = Math.Clamp(headroomKb, 0, totalKb);
         var (swapTotalKb, swapFreeKb) = ReadSwap(usageBytes, limitBytes);
+        var (zramTotalKb, zramFreeKb, zramRatio) = ReadZramShare(swapTotalKb, swapFreeKb);
 
         snapshot = new MemorySnapshot
         {
-            TotalKb = limitKb,
-            FreeKb = freeKb,
-            AvailableKb = Math.Min(limitKb, freeKb + fileKb),
+            TotalKb = totalKb,
+            FreeKb = headroomKb,
+            HeadroomKb = headroomKb,
+            AvailableKb = Math.Min(limitKb, Math.Max(0, limitKb - usageKb) + fileKb),
             SwapTotalKb = swapTotalKb,
             SwapFreeKb = swapFreeKb,
+            ZramTotalKb = zramTotalKb,
+            ZramFreeKb = zramFreeKb,
+            ZramCompressionRatio = zramRatio,
             AnonKb = stat.AnonBytes / 1024,
             ShmemKb = stat.ShmemBytes / 1024,
             FileLruKb = fileKb,
             InactiveFileKb = stat.InactiveFileBytes / 1024,
             RefaultFileKb = stat.WorkingsetRefaultFile < 0 ? 0 : ZoneInfo.PagesToKb(stat.WorkingsetRefaultFile, _pageSizeBytes),
+            ActivateFileKb = stat.WorkingsetActivateFile < 0 ? -1 : ZoneInfo.PagesToKb(stat.WorkingsetActivateFile, _pageSizeBytes),
             PgscanKswapd = stat.PgscanKswapd,
-            PgscanDirect = stat.PgscanDirect,
-            Watermarks = new Watermarks(Percent(limitKb, _minPct), Percent(limitKb, _lowPct), Percent(limitKb, _highPct)),
+            PgscanDirect = _v1 ? failcnt : stat.PgscanDirect,
+            PgscanTotal = stat.Pgscan,
+            PgstealTotal = stat.Pgsteal,
+            Watermarks = new Watermarks(Percent(totalKb, _minPct), Percent(totalKb, _lowPct), Percent(totalKb, _highPct)),
         };
         return true;
     }
 
+    // limit - usage, plus the inactive file cache that is clean (dirty pages need writeback first).
+    private static long LevelHeadroomKb(long limitBytes, long usageBytes, in CgroupMemoryStat s) =>
+        (Math.Max(0, limitBytes - usageBytes) + Math.Max(0, s.InactiveFileBytes - s.DirtyBytes - s.WritebackBytes)) / 1024;
+
     /// <summary>The snapshot; throws IOException when the cgroup's files cannot be read.</summary>
     public MemorySnapshot Read() =>
-        TryRead(out var s) ? s : throw new IOException($"read memory files of {Directory}: errno {LastErrno}");
-
-    private int LastErrno => _usage.LastErrno != 0 ? _usage.LastErrno : _limit.LastErrno != 0 ? _limit.LastErrno : _stat.LastErrno;
+        TryRead(out var s) ? s : throw new IOException($"read memory files of {Directory}: errno {_levels[0].LastErrno}");
 
     /// <summary>OOM kills inside this cgroup (v2 memory.events or v1 memory.oom_control "oom_kill"); -1 when not reported.</summary>
     public long ReadOomKills()
@@ -140,12 +177,13 @@ public sealed class CgroupMemoryReader : IDisposable
     }
 
     /// <summary>"max" (v2) means unlimited; numbers saturate (v1 prints ~2^63 for unlimited).</summary>
-    private static long ParseLimit(ReadOnlySpan<byte> content)
+    internal static long ParseLimit(ReadOnlySpan<byte> content)
     {
         var token = ProcParse.FirstToken(content);
         if (token.SequenceEqual("max"u8))
             return long.MaxValue;
-        return ProcParse.TryParseInt64Saturating(token, out long v) && v >= 0 ? v : long.MaxValue;
+        // v1 prints the largest page-aligned value for "unlimited": anything at or above 2^62 is no limit.
+        return ProcParse.TryParseInt64Saturating(token, out long v) && v >= 0 && v < (1L << 62) ? v : long.MaxValue;
     }
 
     private (long TotalKb, long FreeKb) ReadSwap(long memUsageBytes, long memLimitBytes)
@@ -166,16 +204,97 @@ public sealed class CgroupMemoryReader : IDisposable
         return (totalKb, Math.Max(0, totalKb - swapUsage / 1024));
     }
 
+    /// <summary>The cgroup's swap is the machine's: its zram share is the machine's zram share of swap.</summary>
+    private (long TotalKb, long FreeKb, double Ratio) ReadZramShare(long swapTotalKb, long swapFreeKb)
+    {
+        if (swapTotalKb <= 0)
+            return (0, 0, 0);
+        var (zramTotal, _, ratio) = _zram.Read();
+        if (zramTotal <= 0)
+            return (0, 0, 0);
+        double share = Math.Min(1.0, (double)zramTotal / _machineSwapKb);
+        return ((long)(swapTotalKb * share), (long)(swapFreeKb * share), ratio);
+    }
+
     private static long Percent(long kb, double pct) => (long)(kb * (pct / 100.0));
 
     public void Dispose()
     {
-        _usage.Dispose();
-        _limit.Dispose();
-        _stat.Dispose();
+        foreach (var level in _levels)
+            level.Dispose();
         _swapUsage?.Dispose();
         _swapLimit?.Dispose();
         _oomEvents?.Dispose();
+        _meminfo.Dispose();
+        _zram.Dispose();
+    }
+
+    /// <summary>One cgroup's usage, limit(s), stat and (v1) failcnt, kept open.</summary>
+    private sealed class Level : IDisposable
+    {
+        private readonly ProcFile _usage, _limit, _stat;
+        private readonly ProcFile? _high;    // v2 memory.high: the kernel throttles there
+        private readonly ProcFile? _failcnt; // v1 memory.failcnt
+
+        private Level(ProcFile usage, ProcFile limit, ProcFile stat, ProcFile? high, ProcFile? failcnt) =>
+            (_usage, _limit, _stat, _high, _failcnt) = (usage, limit, stat, high, failcnt);
+
+        public int LastErrno => _usage.LastErrno != 0 ? _usage.LastErrno : _limit.LastErrno != 0 ? _limit.LastErrno : _stat.LastErrno;
+
+        /// <summary>Opens a level; null for an ancestor whose files are missing (required: throws instead).</summary>
+        public static Level? Open(string dir, bool v1, bool required)
+        {
+            string usage = v1 ? "memory.usage_in_bytes" : "memory.current", limit = v1 ? "memory.limit_in_bytes" : "memory.max";
+            if (!required && !File.Exists(Path.Combine(dir, usage)))
+                return null;
+            return new Level(
+                ProcFile.Open(Path.Combine(dir, usage), 64),
+                ProcFile.Open(Path.Combine(dir, limit), 64),
+                ProcFile.Open(Path.Combine(dir, "memory.stat")),
+                v1 ? null : ProcFile.TryOpen(Path.Combine(dir, "memory.high"), 64),
+                v1 ? ProcFile.TryOpen(Path.Combine(dir, "memory.failcnt"), 64) : null);
+        }
+
+        /// <summary>Usage and the effective limit (long.MaxValue: none).</summary>
+        public bool TryReadUsage(out long usageBytes, out long limitBytes)
+        {
+            limitBytes = long.MaxValue;
+            if (_usage.Read(out var usage) != ProcReadStatus.Ok
+                || !ProcParse.TryParseInt64Saturating(ProcParse.FirstToken(usage), out usageBytes))
+            {
+                usageBytes = 0;
+                return false;
+            }
+            if (_limit.Read(out var limit) != ProcReadStatus.Ok)
+                return false;
+            limitBytes = ParseLimit(limit);
+            if (_high is not null && _high.Read(out var high) == ProcReadStatus.Ok)
+                limitBytes = Math.Min(limitBytes, ParseLimit(high));
+            return true;
+        }
+
+        public bool TryReadStat(bool v1, out CgroupMemoryStat stat)
+        {
+            stat = default;
+            if (_stat.Read(out var content) != ProcReadStatus.Ok)
+                return false;
+            stat = CgroupMemoryStat.Parse(content, v1);
+            return true;
+        }
+
+        /// <summary>v1 memory.failcnt; -1 on v2 or when unreadable.</summary>
+        public long ReadFailcnt() =>
+            _failcnt is not null && _failcnt.Read(out var c) == ProcReadStatus.Ok
+            && ProcParse.TryParseInt64Saturating(ProcParse.FirstToken(c), out long n) ? n : -1;
+
+        public void Dispose()
+        {
+            _usage.Dispose();
+            _limit.Dispose();
+            _stat.Dispose();
+            _high?.Dispose();
+            _failcnt?.Dispose();
+        }
     }
 }
 
@@ -186,16 +305,25 @@ public readonly record struct CgroupMemoryStat
     public long ShmemBytes { get; init; }
     public long ActiveFileBytes { get; init; }
     public long InactiveFileBytes { get; init; }
+    /// <summary>Dirty and under-writeback file pages: not reclaimable until written.</summary>
+    public long DirtyBytes { get; init; }
+    public long WritebackBytes { get; init; }
     /// <summary>Refault events (pages); -1 when not reported.</summary>
     public long WorkingsetRefaultFile { get; init; }
+    /// <summary>Refaults the kernel activated (pages); -1 when not reported (always on v1).</summary>
+    public long WorkingsetActivateFile { get; init; }
     /// <summary>Pages; -1 when not reported (always on v1).</summary>
     public long PgscanKswapd { get; init; }
     public long PgscanDirect { get; init; }
+    /// <summary>All reclaim: pages scanned and pages freed; -1 when not reported (always on v1).</summary>
+    public long Pgscan { get; init; }
+    public long Pgsteal { get; init; }
 
     public static CgroupMemoryStat Parse(ReadOnlySpan<byte> content, bool v1)
     {
         long anon = -1, activeAnon = -1, inactiveAnon = -1, rss = -1, shmem = 0, activeFile = 0, inactiveFile = 0,
-            refaultFile = -1, refaultLegacy = -1, kswapd = -1, direct = -1;
+            dirty = 0, writeback = 0, refaultFile = -1, refaultLegacy = -1, activateFile = -1, activateLegacy = -1,
+            kswapd = -1, direct = -1, pgscan = -1, pgsteal = -1;
         while (ProcParse.NextLine(ref content, out var line))
         {
             if (!ProcParse.TrySplitKey(line, out var key, out var rest))
@@ -209,10 +337,18 @@ public readonly record struct CgroupMemoryStat
                 if (key.SequenceEqual("active_anon"u8)) activeAnon = ProcParse.ValueOr(rest, -1);
                 else if (key.SequenceEqual("inactive_anon"u8)) inactiveAnon = ProcParse.ValueOr(rest, -1);
                 else if (key.SequenceEqual("rss"u8)) rss = ProcParse.ValueOr(rest, -1);
+                else if (key.SequenceEqual("dirty"u8)) dirty = ProcParse.ValueOr(rest, 0);
+                else if (key.SequenceEqual("writeback"u8)) writeback = ProcParse.ValueOr(rest, 0);
             }
             else if (key.SequenceEqual("anon"u8)) anon = ProcParse.ValueOr(rest, -1);
             else if (key.SequenceEqual("pgscan_kswapd"u8)) kswapd = ProcParse.ValueOr(rest, -1);
             else if (key.SequenceEqual("pgscan_direct"u8)) direct = ProcParse.ValueOr(rest, -1);
+            else if (key.SequenceEqual("pgscan"u8)) pgscan = ProcParse.ValueOr(rest, -1);
+            else if (key.SequenceEqual("pgsteal"u8)) pgsteal = ProcParse.ValueOr(rest, -1);
+            else if (key.SequenceEqual("file_dirty"u8)) dirty = ProcParse.ValueOr(rest, 0);
+            else if (key.SequenceEqual("file_writeback"u8)) writeback = ProcParse.ValueOr(rest, 0);
+            else if (key.SequenceEqual("workingset_activate_file"u8)) activateFile = ProcParse.ValueOr(rest, -1);
+            else if (key.SequenceEqual("workingset_activate"u8)) activateLegacy = ProcParse.ValueOr(rest, -1);
 
             if (key.SequenceEqual("shmem"u8)) shmem = ProcParse.ValueOr(rest, 0);
             else if (key.SequenceEqual("active_file"u8)) activeFile = ProcParse.ValueOr(rest, 0);
@@ -225,8 +361,10 @@ public readonly record struct CgroupMemoryStat
         return new CgroupMemoryStat
         {
             AnonBytes = Math.Max(0, anon), ShmemBytes = shmem, ActiveFileBytes = activeFile, InactiveFileBytes = inactiveFile,
+            DirtyBytes = dirty, WritebackBytes = writeback,
             WorkingsetRefaultFile = refaultFile >= 0 ? refaultFile : refaultLegacy,
-            PgscanKswapd = kswapd, PgscanDirect = direct,
+            WorkingsetActivateFile = activateFile >= 0 ? activateFile : activateLegacy,
+            PgscanKswapd = kswapd, PgscanDirect = direct, Pgscan = pgscan, Pgsteal = pgsteal,
         };
     }
 }

@@ -18,6 +18,7 @@ public sealed class SystemMemoryReader : IDisposable
     private readonly ProcFile _meminfo;
     private readonly ProcFile _vmstat;
     private readonly ProcFile _zoneinfo;
+    private readonly ZramReader _zram;
     private readonly Func<long> _clockMs;
     private readonly long _pageSizeBytes;
     private long _zoneInfoReadAtMs;
@@ -26,8 +27,10 @@ public sealed class SystemMemoryReader : IDisposable
     /// <param name="procRoot">/proc, or a fixture directory holding meminfo, vmstat and zoneinfo.</param>
     /// <param name="clockMs">Monotonic milliseconds; defaults to Environment.TickCount64.</param>
     /// <param name="pageSizeBytes">Defaults to the running system's page size.</param>
-    public SystemMemoryReader(string procRoot = "/proc", Func<long>? clockMs = null, long pageSizeBytes = 0)
+    /// <param name="sysBlock">Where zram devices' mm_stat files are (/sys/block, or a fixture directory).</param>
+    public SystemMemoryReader(string procRoot = "/proc", Func<long>? clockMs = null, long pageSizeBytes = 0, string sysBlock = "/sys/block")
     {
+        _zram = new ZramReader(procRoot, sysBlock);
         _clockMs = clockMs ?? DefaultClock;
         _pageSizeBytes = pageSizeBytes > 0 ? pageSizeBytes : Environment.SystemPageSize;
         _meminfo = ProcFile.Open(Path.Combine(procRoot, "meminfo"));
@@ -56,7 +59,11 @@ public sealed class SystemMemoryReader : IDisposable
     public MemorySnapshot Read()
     {
         var (mem, vm) = ReadDetailed();
-        return ToSnapshot(mem, vm, Watermarks, _pageSizeBytes);
+        var snapshot = ToSnapshot(mem, vm, Watermarks, _pageSizeBytes);
+        if (mem.SwapTotalKb <= 0)
+            return snapshot;
+        var (zramTotal, zramFree, ratio) = _zram.Read();
+        return snapshot with { ZramTotalKb = zramTotal, ZramFreeKb = zramFree, ZramCompressionRatio = ratio };
     }
 
     /// <summary>The mapping from meminfo/vmstat/zoneinfo figures to the policy's snapshot.</summary>
@@ -66,6 +73,10 @@ public sealed class SystemMemoryReader : IDisposable
         // CMA pages serve only movable allocations: lmkd does not count them as free.
         FreeKb = Math.Max(0, mem.MemFreeKb - mem.CmaFreeKb),
         AvailableKb = mem.MemAvailableKb,
+        // The kernel's own estimate of what can be allocated without swapping: free pages above the
+        // reserves plus the page cache and slab that reclaim can give back. 0 would mean a kernel older
+        // than 3.14, which Lmkd does not support (pidfds need 5.3).
+        HeadroomKb = mem.MemAvailableKb,
         SwapTotalKb = mem.SwapTotalKb,
         SwapFreeKb = mem.SwapFreeKb,
         AnonKb = mem.ActiveAnonKb + mem.InactiveAnonKb,
@@ -73,16 +84,23 @@ public sealed class SystemMemoryReader : IDisposable
         FileLruKb = mem.ActiveFileKb + mem.InactiveFileKb,
         InactiveFileKb = mem.InactiveFileKb,
         RefaultFileKb = vm.WorkingsetRefaultFile < 0 ? 0 : ZoneInfo.PagesToKb(vm.WorkingsetRefaultFile, pageSizeBytes),
+        ActivateFileKb = vm.WorkingsetActivateFile < 0 ? -1 : ZoneInfo.PagesToKb(vm.WorkingsetActivateFile, pageSizeBytes),
         PgscanKswapd = vm.PgscanKswapd,
         PgscanDirect = vm.PgscanDirect,
+        PgscanTotal = SumKnown(vm.PgscanKswapd, vm.PgscanDirect),
+        PgstealTotal = SumKnown(vm.PgstealKswapd, vm.PgstealDirect),
         Watermarks = watermarks,
     };
+
+    // -1 only when neither counter is reported.
+    private static long SumKnown(long a, long b) => a < 0 && b < 0 ? -1 : Math.Max(0, a) + Math.Max(0, b);
 
     public void Dispose()
     {
         _meminfo.Dispose();
         _vmstat.Dispose();
         _zoneinfo.Dispose();
+        _zram.Dispose();
     }
 }
 

@@ -1,0 +1,129 @@
+namespace Lmkd.Policies;
+
+/// <summary>Why a headroom judgement kills (or would, if a victim exists).</summary>
+public enum HeadroomBasis
+{
+    None = 0,
+    /// <summary>Below a level, and at the recent fill rate out within <see cref="HeadroomOptions.HorizonMs"/>.</summary>
+    FillRate,
+    /// <summary>Out within <see cref="HeadroomOptions.ImminentMs"/>: reaches the deepest level at once.</summary>
+    Imminent,
+    /// <summary>Below the deepest level, little cache left, and reclaim frees almost nothing of what it scans.</summary>
+    ReclaimFailing,
+}
+
+/// <summary>One headroom judgement, with the figures that led to it (for the decision event and the metrics).</summary>
+public readonly record struct HeadroomJudgement
+{
+    public KillReason Reason { get; init; }
+    public int MinScoreAdj { get; init; }
+    public HeadroomBasis Basis { get; init; }
+    public long HeadroomKb { get; init; }
+    /// <summary>Headroom as a percentage of the scope's memory.</summary>
+    public double HeadroomPct { get; init; }
+    /// <summary>The level headroom is below (its percentage), 0 when above every level.</summary>
+    public double LevelPct { get; init; }
+    /// <summary>How fast headroom falls (kB/s); 0 when steady or rising.</summary>
+    public long FillRateKbPerSec { get; init; }
+    /// <summary>At that rate, milliseconds until headroom reaches the reserve; -1 when not falling.</summary>
+    public long MsToExhaustion { get; init; }
+    /// <summary>Swap can still take anonymous pages: memory is not running out, so no headroom kill.</summary>
+    public bool SwapAbsorbs { get; init; }
+    /// <summary>Below the first level, or heading there soon: keep the candidate list fresh.</summary>
+    public bool Concern { get; init; }
+    /// <summary>When to sample headroom next; -1 when the watch is off.</summary>
+    public int NextSampleMs { get; init; }
+}
+
+/// <summary>
+/// Android lmkd's minfree-levels mode, driven by headroom instead of free pages and file cache, and
+/// gated on a fill rate so that a scope that is full but steady is left alone: below a level, a kill
+/// may reach that level's oom_score_adj only when headroom would run out within the horizon (or at
+/// once, when about to run out), or when reclaim is failing below the deepest level. Pure; one
+/// instance per monitor thread.
+/// </summary>
+public sealed class HeadroomWatch
+{
+    private readonly HeadroomTrend _trend = new();
+    private HeadroomOptions _options = null!;
+    private HeadroomLevel[] _levels = [];
+
+    public HeadroomWatch(HeadroomOptions options) => UpdateOptions(options);
+
+    public HeadroomOptions Options => _options;
+
+    public void UpdateOptions(HeadroomOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        foreach (var (key, error) in options.Validate())
+            throw new ArgumentException($"{key}: {error}", nameof(options));
+        _options = options with { Levels = [.. options.Levels.Select(l => l with { })] };
+        _levels = _options.EffectiveLevels();
+    }
+
+    /// <summary>After a kill: the samples before it say nothing about the rate from now on.</summary>
+    public void OnKill() => _trend.Reset();
+
+    /// <param name="nowMs">Monotonic milliseconds.</param>
+    /// <param name="m">The scope's memory; <see cref="MemorySnapshot.HeadroomKb"/> -1 turns the watch off for this sample.</param>
+    /// <param name="usableSwapKb">Free swap that can still take anonymous pages (after zram's compression bound).</param>
+    /// <param name="swapLow">Free swap is low (or there is none): headroom kills need it, as earlyoom's do.</param>
+    /// <param name="reclaimEfficiencyPct">Pages freed per 100 scanned recently; -1 when unknown or too few were scanned.</param>
+    public HeadroomJudgement Judge(long nowMs, in MemorySnapshot m, long usableSwapKb, bool swapLow, int reclaimEfficiencyPct)
+    {
+        var o = _options;
+        if (!o.Enabled || m.HeadroomKb < 0 || m.TotalKb <= 0)
+            return new HeadroomJudgement { HeadroomKb = m.HeadroomKb, MsToExhaustion = -1, NextSampleMs = -1 };
+
+        long total = m.TotalKb, headroom = m.HeadroomKb;
+        _trend.Add(nowMs, headroom);
+        long rate = _trend.FillRateKbPerSec(nowMs);
+        long usable = Math.Max(0, headroom - Share(total, o.ReservePct));
+        long msToExhaustion = rate > 0 ? usable * 1000 / rate : -1;
+
+        int level = -1; // the deepest level headroom is below
+        for (int i = 0; i < _levels.Length; i++)
+            if (headroom < Share(total, _levels[i].HeadroomPct))
+                level = i;
+
+        bool swapAbsorbs = !swapLow && usableSwapKb > 0;
+        var reason = KillReason.None;
+        var basis = HeadroomBasis.None;
+        int minAdj = 0;
+        if (!swapAbsorbs && level >= 0)
+        {
+            var deepest = _levels[^1];
+            if (msToExhaustion >= 0 && msToExhaustion < o.ImminentMs)
+                (reason, basis, minAdj) = (KillReason.LowHeadroom, HeadroomBasis.Imminent, deepest.MinScoreAdj);
+            else if (msToExhaustion >= 0 && msToExhaustion < o.HorizonMs)
+                (reason, basis, minAdj) = (KillReason.LowHeadroom, HeadroomBasis.FillRate, _levels[level].MinScoreAdj);
+            else if (level == _levels.Length - 1 && reclaimEfficiencyPct >= 0 && reclaimEfficiencyPct < o.ReclaimFailingEfficiencyPct
+                && m.InactiveFileKb < Share(total, deepest.HeadroomPct))
+                (reason, basis, minAdj) = (KillReason.ReclaimFailing, HeadroomBasis.ReclaimFailing, deepest.MinScoreAdj);
+        }
+
+        // Sample again before an allocator at the assumed rate (or the measured one, if faster) could
+        // use up what is left; free swap that can still absorb counts as room.
+        long room = usable + (swapAbsorbs ? usableSwapKb : 0);
+        long fastestKbPerSec = Math.Max((long)o.AssumedFillRateMibPerSec * 1024, rate);
+        long nextMs = Math.Clamp(room * 1000 / fastestKbPerSec, o.SampleMinMs, o.SampleMaxMs);
+
+        bool concern = !swapAbsorbs && (level >= 0 || (msToExhaustion >= 0 && msToExhaustion < 4L * o.HorizonMs));
+        return new HeadroomJudgement
+        {
+            Reason = reason,
+            MinScoreAdj = minAdj,
+            Basis = basis,
+            HeadroomKb = headroom,
+            HeadroomPct = headroom * 100.0 / total,
+            LevelPct = level >= 0 ? _levels[level].HeadroomPct : 0,
+            FillRateKbPerSec = rate,
+            MsToExhaustion = msToExhaustion,
+            SwapAbsorbs = swapAbsorbs,
+            Concern = concern,
+            NextSampleMs = (int)nextMs,
+        };
+    }
+
+    private static long Share(long totalKb, double pct) => (long)(totalKb * (pct / 100.0));
+}
