@@ -1,9 +1,10 @@
 namespace Lmkd.Policies;
 
 /// <summary>
-/// Recent headroom samples and the rate at which headroom falls. A fixed ring of samples, so adding
-/// one allocates nothing. The fill rate is the steepest fall over a short and a long window: the short
-/// one sees an allocator that just started, the long one smooths the jitter of a busy page cache.
+/// Recent samples of committed memory (what reclaim cannot give back) and the rate at which it grows:
+/// the rate at which headroom is being used up. A fixed ring of samples, so adding one allocates
+/// nothing. The fill rate is the steepest rise over a short and a long window: the short one sees an
+/// allocator that just started, the long one smooths the jitter of a busy machine.
 /// </summary>
 public sealed class HeadroomTrend
 {
@@ -13,7 +14,7 @@ public sealed class HeadroomTrend
     public const int MinSpanMs = 40;
 
     private readonly long[] _times;
-    private readonly long[] _headroom;
+    private readonly long[] _committed;
     private int _next;
     private int _count;
 
@@ -21,21 +22,21 @@ public sealed class HeadroomTrend
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 2);
         _times = new long[capacity];
-        _headroom = new long[capacity];
+        _committed = new long[capacity];
     }
 
     public int Count => _count;
 
-    public void Add(long nowMs, long headroomKb)
+    public void Add(long nowMs, long committedKb)
     {
         // Same instant twice (an event and a poll together): the newer reading wins.
         if (_count > 0 && _times[Index(_count - 1)] == nowMs)
         {
-            _headroom[Index(_count - 1)] = headroomKb;
+            _committed[Index(_count - 1)] = committedKb;
             return;
         }
         _times[_next] = nowMs;
-        _headroom[_next] = headroomKb;
+        _committed[_next] = committedKb;
         _next = (_next + 1) % _times.Length;
         if (_count < _times.Length)
             _count++;
@@ -48,16 +49,16 @@ public sealed class HeadroomTrend
         _next = 0;
     }
 
-    /// <summary>How fast headroom falls now, in kB/s; 0 when it is steady or rising, or not yet measurable.</summary>
+    /// <summary>How fast committed memory grows now, in kB/s; 0 when it is steady or shrinking, or not yet measurable.</summary>
     public long FillRateKbPerSec(long nowMs)
     {
         if (_count < 2)
             return 0;
-        long latestT = _times[Index(_count - 1)], latestH = _headroom[Index(_count - 1)];
+        long latestT = _times[Index(_count - 1)], latestH = _committed[Index(_count - 1)];
         return Math.Max(0, Math.Max(RateOver(ShortWindowMs, latestT, latestH), RateOver(LongWindowMs, latestT, latestH)));
     }
 
-    // The fall from the newest sample at least windowMs old (else the oldest one) to the latest.
+    // The rise from the newest sample at least windowMs old (else the oldest one) to the latest.
     private long RateOver(int windowMs, long latestT, long latestH)
     {
         int pick = 0; // position from the oldest
@@ -69,11 +70,11 @@ public sealed class HeadroomTrend
                 break;
             }
         }
-        long t = _times[Index(pick)], h = _headroom[Index(pick)];
+        long t = _times[Index(pick)], h = _committed[Index(pick)];
         long span = latestT - t;
         if (span < MinSpanMs)
             return 0;
-        return (h - latestH) * 1000 / span;
+        return (latestH - h) * 1000 / span;
     }
 
     // The ring position of the i-th sample counted from the oldest.

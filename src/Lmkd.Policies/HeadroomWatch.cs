@@ -23,7 +23,7 @@ public readonly record struct HeadroomJudgement
     public double HeadroomPct { get; init; }
     /// <summary>The level headroom is below (its percentage), 0 when above every level.</summary>
     public double LevelPct { get; init; }
-    /// <summary>How fast headroom falls (kB/s); 0 when steady or rising.</summary>
+    /// <summary>How fast headroom is being used up: the growth of committed memory (kB/s); 0 when steady or shrinking.</summary>
     public long FillRateKbPerSec { get; init; }
     /// <summary>At that rate, milliseconds until headroom reaches the reserve; -1 when not falling.</summary>
     public long MsToExhaustion { get; init; }
@@ -76,7 +76,7 @@ public sealed class HeadroomWatch
             return new HeadroomJudgement { HeadroomKb = m.HeadroomKb, MsToExhaustion = -1, NextSampleMs = -1 };
 
         long total = m.TotalKb, headroom = m.HeadroomKb;
-        _trend.Add(nowMs, headroom);
+        _trend.Add(nowMs, m.CommittedKb >= 0 ? m.CommittedKb : total - headroom);
         long rate = _trend.FillRateKbPerSec(nowMs);
         long usable = Math.Max(0, headroom - Share(total, o.ReservePct));
         long msToExhaustion = rate > 0 ? usable * 1000 / rate : -1;

@@ -59,6 +59,8 @@ public readonly record struct KillDecision
     public ReclaimState Reclaim { get; init; }
     public long ThrashingPct { get; init; }
     public long ThrashingLimitPct { get; init; }
+    /// <summary>PSI some stall the thrashing gate saw (percent of the time); -1 where activations are reported and no gate applies.</summary>
+    public int StallPct { get; init; }
     public bool SwapIsLow { get; init; }
     public int SwapUtilPct { get; init; }
     /// <summary>Keep polling the memory state after this evaluation (an event, a kill, direct reclaim).</summary>

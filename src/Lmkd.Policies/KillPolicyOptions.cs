@@ -69,12 +69,14 @@ public sealed record KillPolicyOptions
 
     /// <summary>
     /// Refaults count as thrashing only while tasks in the scope stall at least this share of the time
-    /// (PSI "some" over the thrashing window), where the kernel does not report activations
-    /// (workingset_activate_file: cgroup v1). A file streamed once through the cache refaults at the
-    /// same rate as a working set that does not fit; only the latter makes tasks wait much (measured
-    /// here in a v1 cgroup: 1-5 % for a stream, 20-55 % for a thrashing working set).
+    /// (PSI "some", in each of the last two thrashing windows), where the kernel does not report
+    /// activations (workingset_activate_file: cgroup v1). A file streamed through the cache refaults
+    /// at the same rate as a working set that does not fit; only the latter makes tasks wait, window
+    /// after window (measured here in a v1 cgroup: 1-5 % for a stream once the cache has filled,
+    /// 10-24 % for a second or two while it fills; 20-55 % for a working set that does not fit).
     /// </summary>
-    public int ThrashingMinStallPct { get; set; } = 10;
+    public int ThrashingMinStallPct { get; set; } = 20;
+
     /// <summary>
     /// ro.lmk.swap_util_max: kill when memory is low and more than this percentage of swappable
     /// memory is already in swap. 100 disables this reason.

@@ -40,6 +40,12 @@ public readonly record struct MemorySnapshot
     /// inactive file (reclaim gives that back cheaply). -1 when unknown: headroom kills are off.
     /// </summary>
     public long HeadroomKb { get; init; } = -1;
+    /// <summary>
+    /// Memory reclaim cannot give back without swap (anon, shmem, kernel), where it decides the headroom:
+    /// its growth is the fill rate. Pages moving between the file LRUs change the headroom of a cgroup
+    /// (only inactive file counts) but not this. -1: TotalKb - HeadroomKb (the machine: MemTotal - MemAvailable).
+    /// </summary>
+    public long CommittedKb { get; init; } = -1;
     public long AvailableKb { get; init; }
     public long SwapTotalKb { get; init; }
     public long SwapFreeKb { get; init; }

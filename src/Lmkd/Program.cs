@@ -138,6 +138,9 @@ public static class Program
         using var logger = LogSetup.Create(options.Log);
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddSerilog(logger, dispose: false);
+        // Microsoft.Extensions.Logging filters at Information by default: let Serilog's level switch
+        // (Lmkd:Log:Level, changed by a reload) be the only filter, or Debug never shows.
+        builder.Services.Configure<Microsoft.Extensions.Logging.LoggerFilterOptions>(o => o.MinLevel = Microsoft.Extensions.Logging.LogLevel.Trace);
         builder.Services.AddSingleton<IHostLifetime, ConsoleLifetime>();
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));

@@ -5,7 +5,7 @@ namespace Lmkd.Policies.Tests;
 public class HeadroomTrendTests
 {
     [Fact]
-    public void A_steady_or_rising_headroom_has_no_fill_rate()
+    public void Steady_or_shrinking_committed_memory_has_no_fill_rate()
     {
         var t = new HeadroomTrend();
         Assert.Equal(0, t.FillRateKbPerSec(0));
@@ -13,17 +13,17 @@ public class HeadroomTrendTests
         Assert.Equal(0, t.FillRateKbPerSec(0)); // one sample is no rate
         t.Add(500, 10_000);
         Assert.Equal(0, t.FillRateKbPerSec(500));
-        t.Add(1000, 20_000);
+        t.Add(1000, 5_000);
         Assert.Equal(0, t.FillRateKbPerSec(1000));
     }
 
     [Fact]
-    public void The_long_window_measures_a_steady_fall()
+    public void The_long_window_measures_a_steady_fill()
     {
         var t = new HeadroomTrend();
         // 1,000 kB per 100 ms: 10,000 kB/s, over 1 s of samples.
         for (int ms = 0; ms <= 1500; ms += 100)
-            t.Add(ms, 100_000 - ms * 10);
+            t.Add(ms, 100_000 + ms * 10);
         Assert.Equal(10_000, t.FillRateKbPerSec(1500));
     }
 
@@ -35,18 +35,18 @@ public class HeadroomTrendTests
             t.Add(ms, 100_000);
         // Then 5,000 kB in 250 ms: the long window averages it to ~5,000 kB/s, the short one says 20,000.
         for (int ms = 1050; ms <= 1250; ms += 50)
-            t.Add(ms, 100_000 - (ms - 1000) * 20);
+            t.Add(ms, 100_000 + (ms - 1000) * 20);
         Assert.Equal(20_000, t.FillRateKbPerSec(1250));
     }
 
     [Fact]
-    public void Falls_over_too_short_a_span_are_not_a_rate()
+    public void Rises_over_too_short_a_span_are_not_a_rate()
     {
         var t = new HeadroomTrend();
-        t.Add(0, 10_000);
-        t.Add(HeadroomTrend.MinSpanMs - 1, 5_000);
+        t.Add(0, 5_000);
+        t.Add(HeadroomTrend.MinSpanMs - 1, 10_000);
         Assert.Equal(0, t.FillRateKbPerSec(HeadroomTrend.MinSpanMs - 1));
-        t.Add(HeadroomTrend.MinSpanMs, 5_000);
+        t.Add(HeadroomTrend.MinSpanMs, 10_000);
         Assert.Equal(5_000 * 1000 / HeadroomTrend.MinSpanMs, t.FillRateKbPerSec(HeadroomTrend.MinSpanMs));
     }
 
@@ -54,9 +54,9 @@ public class HeadroomTrendTests
     public void A_second_sample_at_the_same_instant_replaces_the_first()
     {
         var t = new HeadroomTrend();
-        t.Add(0, 10_000);
+        t.Add(0, 8_000);
         t.Add(100, 9_000);
-        t.Add(100, 8_000);
+        t.Add(100, 10_000);
         Assert.Equal(2, t.Count);
         Assert.Equal(20_000, t.FillRateKbPerSec(100));
     }
@@ -66,14 +66,14 @@ public class HeadroomTrendTests
     {
         var t = new HeadroomTrend(capacity: 4);
         for (int ms = 0; ms < 1000; ms += 100)
-            t.Add(ms, 100_000 - ms * 10);
+            t.Add(ms, 100_000 + ms * 10);
         Assert.Equal(4, t.Count);
         Assert.Equal(10_000, t.FillRateKbPerSec(900)); // from the oldest kept sample (600 ms)
         t.Reset();
         Assert.Equal(0, t.Count);
         Assert.Equal(0, t.FillRateKbPerSec(1000));
         t.Add(1000, 50_000);
-        t.Add(1100, 49_000);
+        t.Add(1100, 51_000);
         Assert.Equal(10_000, t.FillRateKbPerSec(1100));
     }
 }
@@ -164,6 +164,22 @@ public class HeadroomWatchTests
         Assert.Equal(80_000, j.FillRateKbPerSec);               // 40,000 kB in 500 ms
         Assert.Equal((40_000 - 5_000) * 1000 / 80_000, j.MsToExhaustion); // down to the 0.5 % reserve
         Assert.True(j.Concern);
+    }
+
+    [Fact]
+    public void Headroom_that_shrinks_while_committed_memory_does_not_grow_has_no_fill_rate()
+    {
+        // A cgroup whose file cache moves to the active list: only inactive file counts as headroom,
+        // so headroom falls, but nothing was allocated: no fill rate, and no headroom kill.
+        var w = new HeadroomWatch(HeadroomOptions.Default);
+        HeadroomJudgement j = default;
+        for (int t = 0; t <= 500; t += 10)
+        {
+            var m = At(8 - 6.0 * t / 500) with { CommittedKb = 500_000 };
+            j = w.Judge(t, in m, 0, swapLow: true, -1);
+        }
+        Assert.Equal(0, j.FillRateKbPerSec);
+        Assert.Equal(KillReason.None, j.Reason);
     }
 
     [Fact]

@@ -145,8 +145,8 @@ public class KillPolicyHeadroomTests
     [Theory]
     // Without activations (cgroup v1), refaults are thrashing only while tasks stall for them.
     [InlineData(0, 0)]        // a stream: no stall
-    [InlineData(40_000, 0)]   // 8 % of the 500 ms window: below the 10 % gate
-    [InlineData(100_000, 150)] // 20 %: thrashing
+    [InlineData(90_000, 0)]   // 18 % of the 500 ms window: below the 20 % gate
+    [InlineData(100_000, 150)] // 20 %: at the gate, thrashing
     public void Without_activations_refaults_count_only_with_stall(long stallUs, long expectedThrashing)
     {
         var p = new KillPolicy(KillPolicyOptions.Default);
@@ -156,6 +156,41 @@ public class KillPolicyHeadroomTests
         var d = p.Evaluate(500, PressureLevel.Medium, in m, new PsiSnapshot(0, 0, 1_000_000 + stallUs, 0));
         Assert.Equal(expectedThrashing, d.ThrashingPct);
         Assert.Equal(expectedThrashing > 0 ? KillReason.DirectReclAndThrashing : KillReason.None, d.Reason);
+    }
+
+    [Theory]
+    // Stall in the window before (1.1 s) and in this one (500 ms so far): the gate takes the lower.
+    [InlineData(24, 3, false)]   // a cgroup filling up: one burst, then a stream's small stall
+    [InlineData(3, 24, false)]
+    [InlineData(20, 30, true)]   // a working set that does not fit: sustained
+    public void Without_activations_the_stall_must_last_two_windows(int stallBeforePct, int stallNowPct, bool thrashing)
+    {
+        var p = new KillPolicy(KillPolicyOptions.Default);
+        var m0 = Mem() with { ActivateFileKb = -1 };
+        p.Evaluate(0, PressureLevel.None, in m0, new PsiSnapshot(0, 0, 0, 0));
+        long before = 1100L * 1000 * stallBeforePct / 100;
+        var m1 = Mem(refault: Refault0 + 1) with { ActivateFileKb = -1 };
+        p.Evaluate(1100, PressureLevel.None, in m1, new PsiSnapshot(0, 0, before, 0));
+        var m2 = Mem(refault: Thrash(150, from: Refault0 + 1), pgDirect: 1) with { ActivateFileKb = -1 };
+        var d = p.Evaluate(1600, PressureLevel.Medium, in m2, new PsiSnapshot(0, 0, before + 500L * 1000 * stallNowPct / 100, 0));
+        Assert.Equal(thrashing, d.ThrashingPct > 0);
+        Assert.Equal(thrashing ? KillReason.DirectReclAndThrashing : KillReason.None, d.Reason);
+    }
+
+    [Theory]
+    // Without activations, a stream keeps its pages on the inactive list: refaults with 95 % of the
+    // file LRU inactive are no working set, however much tasks stall.
+    [InlineData(95, false)]
+    [InlineData(50, true)]
+    public void Without_activations_refaulted_pages_must_be_active(int inactivePct, bool thrashing)
+    {
+        var p = new KillPolicy(KillPolicyOptions.Default);
+        long inactive = (BaseLru + 1) * inactivePct / 100;
+        var m0 = Mem() with { ActivateFileKb = -1, InactiveFileKb = inactive };
+        p.Evaluate(0, PressureLevel.None, in m0, new PsiSnapshot(0, 0, 0, 0));
+        var m1 = Mem(refault: Thrash(150), pgDirect: 1) with { ActivateFileKb = -1, InactiveFileKb = inactive };
+        var d = p.Evaluate(500, PressureLevel.Medium, in m1, new PsiSnapshot(0, 0, 250_000, 0)); // 50 % stall
+        Assert.Equal(thrashing, d.ThrashingPct > 0);
     }
 
     [Fact]

@@ -12,10 +12,11 @@ public static class HogCommand
 {
     public const string Usage =
         "usage: lmkd hog --mb N [--grow-mb N [--every-ms M] --max-mb N] [--oom-score-adj N]\n" +
-        "                [--read-file PATH [--readers N]] [--compress-ratio N] [--ready-file PATH]\n" +
+        "                [--read-file PATH [--readers N]] [--compress-ratio N] [--ready-file PATH] [--stop-file PATH]\n" +
         "  Allocates and touches N MiB of anonymous memory, writes PID to --ready-file when done,\n" +
         "  then sleeps (or grows by --grow-mb every --every-ms ms, default 1000, up to --max-mb,\n" +
-        "  and/or re-reads --read-file in a loop with N staggered readers, default 1).\n" +
+        "  and/or re-reads --read-file in a loop with N staggered readers, default 1). Growth stops for good\n" +
+        "  once --stop-file exists (a test holds a cgroup steady near its limit that way).\n" +
         "  --oom-score-adj is written first (-1000..1000). --compress-ratio N writes random bytes in 1/N of\n" +
         "  each page (zram then stores it about N:1, like real program memory) instead of one byte a page.";
 
@@ -88,7 +89,7 @@ public static class HogCommand
 
             while (!stop.IsCancellationRequested)
             {
-                if (o.GrowMb > 0 && held < o.MaxMb)
+                if (o.GrowMb > 0 && held < o.MaxMb && (o.StopFile is null || !File.Exists(o.StopFile)))
                 {
                     if (stop.WaitHandle.WaitOne(o.EveryMs))
                         break;
@@ -190,17 +191,18 @@ public static class HogCommand
         File.Move(tmp, path, overwrite: true);
     }
 
-    private sealed record Options(long Mb, long GrowMb, int EveryMs, long MaxMb, int? OomScoreAdj, string? ReadFile, string? ReadyFile, int Readers = 1, int CompressRatio = 0)
+    private sealed record Options(long Mb, long GrowMb, int EveryMs, long MaxMb, int? OomScoreAdj, string? ReadFile, string? ReadyFile,
+        int Readers = 1, int CompressRatio = 0, string? StopFile = null)
     {
         private static readonly string[] Names =
-            ["--mb", "--grow-mb", "--max-mb", "--every-ms", "--oom-score-adj", "--read-file", "--readers", "--compress-ratio", "--ready-file"];
+            ["--mb", "--grow-mb", "--max-mb", "--every-ms", "--oom-score-adj", "--read-file", "--readers", "--compress-ratio", "--ready-file", "--stop-file"];
 
         public static bool TryParse(string[] args, out Options options, out string? error)
         {
             options = new Options(0, 0, 1000, 0, null, null, null);
             long? mb = null, grow = null, max = null;
             int? every = null, adj = null, readers = null, ratio = null;
-            string? read = null, ready = null;
+            string? read = null, ready = null, stopFile = null;
             for (int i = 0; i < args.Length; i++)
             {
                 string name = args[i];
@@ -226,6 +228,7 @@ public static class HogCommand
                     "--readers" => TryInt(value, 1, 16, out readers),
                     "--compress-ratio" => TryInt(value, 1, 64, out ratio),
                     "--ready-file" => Set(value, out ready),
+                    "--stop-file" => Set(value, out stopFile),
                     _ => false,
                 };
                 if (!ok)
@@ -250,12 +253,17 @@ public static class HogCommand
                 error = "--every-ms and --max-mb need --grow-mb";
                 return false;
             }
+            if (stopFile is not null && grow is null)
+            {
+                error = "--stop-file needs --grow-mb";
+                return false;
+            }
             if (readers is not null && read is null)
             {
                 error = "--readers needs --read-file";
                 return false;
             }
-            options = new Options(mb.Value, grow ?? 0, every ?? 1000, max ?? mb.Value, adj, read, ready, readers ?? 1, ratio ?? 0);
+            options = new Options(mb.Value, grow ?? 0, every ?? 1000, max ?? mb.Value, adj, read, ready, readers ?? 1, ratio ?? 0, stopFile);
             error = null;
             return true;
         }

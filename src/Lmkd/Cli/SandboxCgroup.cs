@@ -147,6 +147,14 @@ public sealed class SandboxCgroup : IDisposable
         return 0;
     }
 
+    /// <summary>Headroom as Lmkd's cgroup scope computes it (limit - usage + clean inactive file), as a percentage of the limit.</summary>
+    public double HeadroomPct()
+    {
+        using var reader = new ProcFs.CgroupMemoryReader(V2Path, V1Path);
+        var s = reader.Read();
+        return s.HeadroomKb * 100.0 / s.TotalKb;
+    }
+
     /// <summary>
     /// Starts `sh -c script` inside the cgroup: the shell moves itself in before running the script, so every
     /// allocation of the workload is charged here. Output goes to /dev/null.

@@ -53,12 +53,15 @@ public sealed class MonitorLoop : IDisposable
     private const int NoVictimBackoffMinMs = 100, NoVictimBackoffMaxMs = 1000;
     private long _noVictimUntilMs;
     private int _noVictimBackoffMs;
-    private long _lastNoVictimLogMs = long.MinValue;
+    private int _noVictimMinAdj;
+    // Rate-limited log lines: "never" is MinValue / 2, far enough back that the first line is due at
+    // once; MinValue itself overflowed now - last to a negative number, and the line never came.
+    private long _lastNoVictimLogMs = long.MinValue / 2;
     // Stopwatch timestamps: when poll last returned, and when the current pressure episode's first event came.
     private long _wakeTimestamp;
     private long _episodeStartTimestamp;
-    private long _lastPollErrorLogMs = long.MinValue;
-    private long _lastNoKillLogMs = long.MinValue;
+    private long _lastPollErrorLogMs = long.MinValue / 2;
+    private long _lastNoKillLogMs = long.MinValue / 2;
     private long _lastEventMs = long.MinValue / 2;
     /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
     private long _holdUntilMs;
@@ -277,16 +280,17 @@ public sealed class MonitorLoop : IDisposable
             _candidates.RequestRefresh();
         if (decision.KeepPolling)
             _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
-        if (decision.ShouldKill && now >= _noVictimUntilMs)
+        // After a decision that found nobody, wait out the back-off unless this one reaches deeper.
+        if (decision.ShouldKill && (now >= _noVictimUntilMs || decision.MinScoreAdj < _noVictimMinAdj))
             StartKill(now, level, decision, memory, psi);
         else if (_log.IsEnabled(LogLevel.Debug) && (level != PressureLevel.None || now - _lastNoKillLogMs >= 1000))
         {
             // Why an evaluation did not kill: every PSI event (at most one per trigger window) and one poll a second.
             _lastNoKillLogMs = now;
-            _log.LogDebug("Evaluation ({Level}), no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), headroom {HeadroomKb} kB ({HeadroomPct:F1}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}%, reclaim {Reclaim}",
+            _log.LogDebug("Evaluation ({Level}), no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), headroom {HeadroomKb} kB ({HeadroomPct:F1}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}% (stall {StallPct}%), reclaim {Reclaim}",
                 level, memory.FreeKb, memory.Watermarks.MinKb, memory.Watermarks.LowKb, memory.Watermarks.HighKb, decision.Watermark,
                 headroom.HeadroomKb, headroom.HeadroomPct, headroom.FillRateKbPerSec, headroom.MsToExhaustion,
-                memory.SwapFreeKb, memory.SwapTotalKb, decision.SwapIsLow, decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim);
+                memory.SwapFreeKb, memory.SwapTotalKb, decision.SwapIsLow, decision.ThrashingPct, decision.ThrashingLimitPct, decision.StallPct, decision.Reclaim);
         }
     }
 
@@ -300,6 +304,7 @@ public sealed class MonitorLoop : IDisposable
             // the whole list at every 10 ms poll; a PSI event or a headroom sample still evaluates.
             _noVictimBackoffMs = Math.Clamp(_noVictimBackoffMs * 2, NoVictimBackoffMinMs, NoVictimBackoffMaxMs);
             _noVictimUntilMs = now + _noVictimBackoffMs;
+            _noVictimMinAdj = decision.MinScoreAdj;
             _policy.OnKillResult(decision, killed: false);
             var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
             _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
@@ -334,10 +339,10 @@ public sealed class MonitorLoop : IDisposable
         }
         // Logged after the hand-over: a slow log sink must never stand between a decision and its signal.
         var h = decision.Headroom;
-        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, headroom {HeadroomKb} kB = {HeadroomPct:F1}% (level {HeadroomLevelPct}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms, {HeadroomBasis}), thrashing {ThrashingPct}% of limit {ThrashingLimitPct}%, reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
+        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, headroom {HeadroomKb} kB = {HeadroomPct:F1}% (level {HeadroomLevelPct}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms, {HeadroomBasis}), thrashing {ThrashingPct}% of limit {ThrashingLimitPct}% (stall {StallPct}%), reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
             kill.Id, KillReasons.Name(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
             h.HeadroomKb, h.HeadroomPct, h.LevelPct, h.FillRateKbPerSec, h.MsToExhaustion, h.Basis,
-            decision.ThrashingPct, decision.ThrashingLimitPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
+            decision.ThrashingPct, decision.ThrashingLimitPct, decision.StallPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
             victim.Pid, victim.Comm, victim.OomScoreAdj, victim.RssBytes / 1024);
     }
 

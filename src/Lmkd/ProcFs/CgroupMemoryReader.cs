@@ -107,6 +107,7 @@ public sealed class CgroupMemoryReader : IDisposable
         bool limited = limitBytes != long.MaxValue;
         long totalKb = limitKb;
         long headroomKb = limited ? LevelHeadroomKb(limitBytes, usageBytes, in stat) : long.MaxValue;
+        long committedKb = CommittedKb(usageBytes, in stat);
         long failcnt = own.ReadFailcnt();
         for (int i = 1; i < _levels.Length; i++)
         {
@@ -118,7 +119,9 @@ public sealed class CgroupMemoryReader : IDisposable
                 continue;
             limited = true;
             totalKb = Math.Min(totalKb, l / 1024);
-            headroomKb = Math.Min(headroomKb, LevelHeadroomKb(l, u, in s));
+            long levelHeadroom = LevelHeadroomKb(l, u, in s);
+            if (levelHeadroom < headroomKb)
+                (headroomKb, committedKb) = (levelHeadroom, CommittedKb(u, in s));
             long f = level.ReadFailcnt();
             if (f >= 0)
                 failcnt = Math.Max(0, failcnt) + f;
@@ -128,7 +131,9 @@ public sealed class CgroupMemoryReader : IDisposable
             // Nothing limits the scope but the machine.
             if (_meminfo.Read(out var content) != ProcReadStatus.Ok)
                 return false;
-            headroomKb = MemInfo.Parse(content).MemAvailableKb;
+            var machine = MemInfo.Parse(content);
+            headroomKb = machine.MemAvailableKb;
+            committedKb = machine.MemTotalKb - machine.MemAvailableKb;
         }
         headroomKb = Math.Clamp(headroomKb, 0, totalKb);
         var (swapTotalKb, swapFreeKb) = ReadSwap(usageBytes, limitBytes);
@@ -139,6 +144,7 @@ public sealed class CgroupMemoryReader : IDisposable
             TotalKb = totalKb,
             FreeKb = headroomKb,
             HeadroomKb = headroomKb,
+            CommittedKb = Math.Max(0, committedKb),
             AvailableKb = Math.Min(limitKb, Math.Max(0, limitKb - usageKb) + fileKb),
             SwapTotalKb = swapTotalKb,
             SwapFreeKb = swapFreeKb,
@@ -163,6 +169,10 @@ public sealed class CgroupMemoryReader : IDisposable
     // limit - usage, plus the inactive file cache that is clean (dirty pages need writeback first).
     private static long LevelHeadroomKb(long limitBytes, long usageBytes, in CgroupMemoryStat s) =>
         (Math.Max(0, limitBytes - usageBytes) + Math.Max(0, s.InactiveFileBytes - s.DirtyBytes - s.WritebackBytes)) / 1024;
+
+    // What reclaim cannot give back without swap: usage less the file LRUs (anon, shmem, kernel memory).
+    private static long CommittedKb(long usageBytes, in CgroupMemoryStat s) =>
+        Math.Max(0, usageBytes - s.ActiveFileBytes - s.InactiveFileBytes) / 1024;
 
     /// <summary>The snapshot; throws IOException when the cgroup's files cannot be read.</summary>
     public MemorySnapshot Read() =>

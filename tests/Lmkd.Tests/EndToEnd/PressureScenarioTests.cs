@@ -56,23 +56,127 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
             Assert.Contains(lmkd.EventsLike("Kill {KillId} decided"), e => e.GetProperty("KillId").GetInt64() == k.Id && e.GetProperty("Pid").GetInt32() == k.Pid);
     }
 
-    [PrivilegedFact]
-    public void A_page_cache_thrashing_workload_is_answered_with_a_thrashing_reason()
+    /// <summary>
+    /// Anonymous memory only, growing into a swapless limit: nothing to reclaim, so the cgroup goes
+    /// from full to OOM with almost no stall and PSI alone would see nothing in time. The headroom
+    /// watch must kill, in order, before the kernel's OOM killer does.
+    /// </summary>
+    [PrivilegedTheory]
+    [InlineData(20, 2, 100)]
+    [InlineData(50, 5, 100)]
+    [InlineData(200, 4, 20)]
+    public void Anonymous_growth_into_a_swapless_limit_is_stopped_in_order_before_the_kernel_OOM_killer(int mibPerSec, int stepMb, int everyMs)
     {
-        var cg = Track(TestCgroup.Create("lmkd-e2e", 256L << 20));
-        string file = ThrashFile(cg, 400);
-        // LOW_MEM kills off (1001 reaches no process, as on Android): only a thrashing reason can kill here.
-        using var lmkd = StartDaemon(cg, "--Lmkd:Policy:LowMemMinScoreAdj=1001");
-        var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --oom-score-adj 900 --read-file {SelfCommand.Quote(file)} --readers 3"));
+        var cg = Track(TestCgroup.Create("lmkd-e2e", LimitBytes));
+        var protectedCg = cg.Child("protected");
+        using var lmkd = StartDaemon(cg, "--Lmkd:Protect:Cgroups:0=" + protectedCg.RelativePath);
+        bool canLower = HasCapSysResource();
+        var guarded = Track(Workload.Start(protectedCg, "protected", canLower ? "--mb 60 --oom-score-adj -500" : "--mb 60"));
+        var bgLarge = Track(Workload.Start(cg, "background-60", "--mb 60 --oom-score-adj 900"));
+        var bgSmall = Track(Workload.Start(cg, "background-40", "--mb 40 --oom-score-adj 900"));
+        var service = Track(Workload.Start(cg, "service-30", "--mb 30 --oom-score-adj 300"));
+        var hog = Track(Workload.Start(cg, "hog", $"--mb 20 --grow-mb {stepMb} --every-ms {everyMs} --max-mb 2000 --oom-score-adj 0"));
+        output.WriteLine($"{mibPerSec} MiB/s: protected {guarded.Pid}, background {bgLarge.Pid} (60 MiB) and {bgSmall.Pid} (40 MiB) at 900, service {service.Pid} at 300, hog {hog.Pid} at 0");
 
-        bool killed = lmkd.WaitFor(_ => !reader.IsAlive, TimeSpan.FromSeconds(60));
-        Thread.Sleep(300);
+        bool hogDead = lmkd.WaitFor(_ => !hog.IsAlive, TimeSpan.FromSeconds(90));
+        Thread.Sleep(500);
         Report(lmkd, cg);
 
-        Assert.True(killed, "the thrashing reader was never killed");
-        var kill = Assert.Single(KillsDone(lmkd));
-        Assert.Equal(reader.Pid, kill.Pid);
-        Assert.Contains("THRASHING", kill.Reason);
+        Assert.True(hogDead, "the growing hog was never killed");
+        Assert.Equal(0, cg.OomKillCount());
+        var kills = KillsDone(lmkd);
+        Assert.Equal([bgLarge.Pid, bgSmall.Pid, service.Pid, hog.Pid], kills.Select(k => k.Pid).ToArray());
+        Assert.All(kills, k => Assert.Equal("LOW_HEADROOM", k.Reason));
+        Assert.True(guarded.IsAlive, "the protected process was killed");
+    }
+
+    /// <summary>
+    /// Page-cache thrashing that killing can cure: a reader re-reads a file that fits in the limit
+    /// once the two idle background processes are gone. They are killed, by a thrashing reason; the
+    /// reader, whose working set then fits, is not.
+    /// </summary>
+    [PrivilegedFact]
+    public void Thrashing_that_fits_once_the_background_is_gone_kills_the_background_only()
+    {
+        // 256 MiB: the file (190 MiB) fits only beside the reader, the runtime's own files and none
+        // of the background (60 + 50 MiB): both must go, and then thrashing stops.
+        var cg = Track(TestCgroup.Create("lmkd-e2e", 256L << 20));
+        string file = ThrashFile(cg, 190);
+        using var lmkd = StartDaemon(cg);
+        var bgLarge = Track(Workload.Start(cg, "background-60", "--mb 60 --oom-score-adj 900"));
+        var bgSmall = Track(Workload.Start(cg, "background-50", "--mb 50 --oom-score-adj 900"));
+        var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --read-file {SelfCommand.Quote(file)} --readers 2"));
+
+        bool bothKilled = lmkd.WaitFor(_ => !bgLarge.IsAlive && !bgSmall.IsAlive, TimeSpan.FromSeconds(60));
+        // Once the working set fits, thrashing stops: nothing more is killed.
+        Thread.Sleep(TimeSpan.FromSeconds(10));
+        Report(lmkd, cg);
+
+        Assert.True(bothKilled, "the background processes were not both killed");
+        var kills = KillsDone(lmkd);
+        Assert.Equal([bgLarge.Pid, bgSmall.Pid], kills.Select(k => k.Pid).ToArray());
+        Assert.All(kills, k => Assert.Contains("THRASHING", k.Reason));
+        Assert.True(reader.IsAlive, "the reader was killed although its working set fits once the background is gone");
+        Assert.Equal(0, cg.OomKillCount());
+    }
+
+    /// <summary>
+    /// Full but healthy (1): usage grows to under 5 % of the limit left, then holds for 30 s. No kill.
+    /// It grows at 10 MiB/s: a fill that would use up what is left within the horizon (500 ms) is
+    /// about to run out, and is killed, wherever it would have stopped.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_cgroup_held_steady_near_its_limit_gets_no_kill()
+    {
+        var cg = Track(TestCgroup.Create("lmkd-e2e", LimitBytes));
+        using var lmkd = StartDaemon(cg);
+        var bg = Track(Workload.Start(cg, "background-60", "--mb 60 --oom-score-adj 900"));
+        string stop = Path.Combine(Path.GetTempPath(), $"lmkd-e2e-stop-{Guid.NewGuid():N}");
+        _cleanup.Add(new Deleter(stop));
+        var grower = Track(Workload.Start(cg, "grower", $"--mb 20 --grow-mb 1 --every-ms 100 --max-mb 2000 --stop-file {SelfCommand.Quote(stop)}"));
+
+        // Grow until less than 5 % of the limit is left, counting clean cache as room as Lmkd does.
+        var sw = Stopwatch.StartNew();
+        double leftPct = 100;
+        while (sw.Elapsed < TimeSpan.FromSeconds(60) && (leftPct = cg.HeadroomPct()) >= 4.5)
+            Thread.Sleep(20);
+        File.WriteAllText(stop, "");
+        output.WriteLine($"growth stopped with {leftPct:F1} % left after {sw.Elapsed.TotalSeconds:F1} s");
+        Assert.InRange(leftPct, 1.5, 4.9);
+
+        var held = Stopwatch.StartNew();
+        double lowest = leftPct;
+        while (held.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            lowest = Math.Min(lowest, cg.HeadroomPct());
+            Thread.Sleep(200);
+        }
+        Report(lmkd, cg);
+        output.WriteLine($"held 30 s, lowest headroom {lowest:F1} %");
+
+        Assert.True(bg.IsAlive && grower.IsAlive, "a process of a full but steady cgroup was killed");
+        Assert.Empty(lmkd.EventsLike("Kill {KillId}"));
+        Assert.Equal(0, cg.OomKillCount());
+    }
+
+    /// <summary>
+    /// Full but healthy (2): a reader streams a file larger than the limit through the page cache
+    /// beside three idle processes. No kill can make the file fit, and nobody but the reader waits.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_file_streamed_through_the_page_cache_gets_no_kill()
+    {
+        var cg = Track(TestCgroup.Create("lmkd-e2e", 360L << 20));
+        string file = ThrashFile(cg, 600);
+        using var lmkd = StartDaemon(cg);
+        var idle = Enumerable.Range(0, 3).Select(i => Track(Workload.Start(cg, $"idle-{i}", "--mb 100 --oom-score-adj 900"))).ToList();
+        var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --read-file {SelfCommand.Quote(file)}"));
+
+        Thread.Sleep(TimeSpan.FromSeconds(30));
+        Report(lmkd, cg);
+
+        Assert.True(idle.All(p => p.IsAlive) && reader.IsAlive, "a process of a cgroup that only streams a file was killed");
+        Assert.Empty(lmkd.EventsLike("Kill {KillId}"));
         Assert.Equal(0, cg.OomKillCount());
     }
 

@@ -58,6 +58,9 @@ public class MemoryReaderFixtureTests
         Assert.Equal(Field("system/vmstat", "pgscan_kswapd"), v.PgscanKswapd);
         Assert.Equal(Field("system/vmstat", "pgscan_direct"), v.PgscanDirect);
         Assert.Equal(Field("system/vmstat", "nr_free_pages"), v.NrFreePages);
+        Assert.Equal(Field("system/vmstat", "workingset_activate_file"), v.WorkingsetActivateFile);
+        Assert.Equal(Field("system/vmstat", "pgsteal_kswapd"), v.PgstealKswapd);
+        Assert.Equal(Field("system/vmstat", "pgsteal_direct"), v.PgstealDirect);
         Assert.Equal(Field("system/vmstat", "nr_active_file"), v.NrActiveFile);
         Assert.Equal(Field("system/vmstat", "nr_inactive_file"), v.NrInactiveFile);
     }
@@ -67,6 +70,8 @@ public class MemoryReaderFixtureTests
     {
         var v = VmStat.Parse(Fixtures.Bytes("vmstat-pre59"));
         Assert.Equal(4242, v.WorkingsetRefaultFile);
+        Assert.Equal(7, v.WorkingsetActivateFile);
+        Assert.Equal(-1, v.PgstealKswapd);
         Assert.Equal(11, v.PgscanKswapd);
         Assert.Equal(12, v.PgscanDirect);
         Assert.Equal(1000, v.NrFreePages);
@@ -136,7 +141,12 @@ public class MemoryReaderFixtureTests
         Assert.Equal(mem.ActiveFileKb + mem.InactiveFileKb, s.FileLruKb);
         Assert.Equal(mem.ShmemKb, s.ShmemKb);
         Assert.Equal(vm.WorkingsetRefaultFile * 4, s.RefaultFileKb);
+        Assert.Equal(vm.WorkingsetActivateFile * 4, s.ActivateFileKb);
+        Assert.Equal(mem.MemAvailableKb, s.HeadroomKb);
         Assert.Equal(vm.PgscanKswapd, s.PgscanKswapd);
+        Assert.Equal(vm.PgscanKswapd + vm.PgscanDirect, s.PgscanTotal);
+        Assert.Equal(vm.PgstealKswapd + vm.PgstealDirect, s.PgstealTotal);
+        Assert.Equal(0, s.ZramTotalKb); // no swap in this capture
         Assert.Equal(ZoneInfo.ComputeWatermarks(Fixtures.Bytes("system/zoneinfo"), 4096), s.Watermarks);
 
         // The files stay open: rewriting them in place is seen on the next read, except zoneinfo until 60 s pass.
@@ -149,6 +159,33 @@ public class MemoryReaderFixtureTests
         Assert.NotEqual(7260 * 4, s.Watermarks.MinKb);
         now += 1;
         Assert.Equal(7260 * 4, reader.Read().Watermarks.MinKb);
+    }
+
+    [Fact]
+    public void Swaps_lists_every_device_and_skips_the_header_and_bad_lines()
+    {
+        var seen = new List<(string, long, long)>();
+        SwapsParser.Parse(Fixtures.Bytes("zram/proc/swaps"), (name, size, used) => seen.Add((System.Text.Encoding.UTF8.GetString(name), size, used)));
+        Assert.Equal([("/dev/zram0", 131068L, 65536L), ("/var/swap\\040file", 1048572L, 0L), ("/dev/zram1", 65532L, 0L)], seen);
+        seen.Clear();
+        SwapsParser.Parse("Filename Type Size Used Priority\n/dev/sda2 partition x 0 -2\n/dev/sda3\n\n"u8, (n, s, u) => seen.Add(("", s, u)));
+        Assert.Empty(seen);
+    }
+
+    [Fact]
+    public void Zram_share_and_compression_from_swaps_and_mm_stat()
+    {
+        using var zram = new ZramReader(Fixtures.Path("zram/proc"), Fixtures.Path("zram/block"));
+        var (total, free, ratio) = zram.Read();
+        Assert.Equal(131068 + 65532, total);           // the file swap is not zram
+        Assert.Equal(131068 + 65532 - 65536, free);
+        Assert.Equal(4.0, ratio, 3);                    // 256 MiB stored in 64 MiB; the empty zram1 adds nothing
+        Assert.True(ZramMmStat.TryParse("1000 500 800 0 800 0 0 0\n"u8, out long orig, out long used));
+        Assert.Equal((1000, 800), (orig, used));
+        Assert.False(ZramMmStat.TryParse("garbage"u8, out _, out _));
+
+        using var none = new ZramReader(Fixtures.Path("system"), Fixtures.Path("zram/block"));
+        Assert.Equal((0L, 0L, 0.0), none.Read()); // no swaps file in that fixture: no zram
     }
 
     [Fact]
@@ -189,8 +226,14 @@ public class MemoryReaderFixtureTests
         Assert.False(reader.IsV1);
         var s = reader.Read();
         Assert.Equal(262144, s.TotalKb);
-        Assert.Equal(262144 - 102400, s.FreeKb);
+        // limit - usage + clean inactive file (20,480 kB inactive, 1,024 kB of it dirty).
+        Assert.Equal(159744 + 20480 - 1024, s.HeadroomKb);
+        Assert.Equal(s.HeadroomKb, s.FreeKb);
         Assert.Equal(159744 + 36864, s.AvailableKb);
+        Assert.Equal(1000 * 4, s.ActivateFileKb);
+        Assert.Equal(102400 - 36864, s.CommittedKb);
+        Assert.Equal(500, s.PgscanTotal);
+        Assert.Equal(400, s.PgstealTotal);
         Assert.Equal(51200, s.AnonKb);
         Assert.Equal(4096, s.ShmemKb);
         Assert.Equal(36864, s.FileLruKb);
@@ -208,9 +251,13 @@ public class MemoryReaderFixtureTests
     {
         using var reader = new CgroupMemoryReader(Fixtures.Path("cgroup-v2/unlimited.slice"), null, 1, 2, 4, Fixtures.Path("system"), 4096);
         var s = reader.Read();
-        Assert.Equal(MemInfo.Parse(Fixtures.Bytes("system/meminfo")).MemTotalKb, s.TotalKb);
-        Assert.Equal(s.TotalKb - 1024, s.FreeKb);
+        var machine = MemInfo.Parse(Fixtures.Bytes("system/meminfo"));
+        Assert.Equal(machine.MemTotalKb, s.TotalKb);
+        // Nothing limits the scope but the machine: its headroom is MemAvailable.
+        Assert.Equal(machine.MemAvailableKb, s.HeadroomKb);
+        Assert.Equal(s.HeadroomKb, s.FreeKb);
         Assert.Equal(36, s.RefaultFileKb);
+        Assert.Equal(-1, s.ActivateFileKb);
         Assert.Equal(-1, s.PgscanKswapd);
         Assert.Equal(0, s.SwapTotalKb);
         Assert.Equal(-1, reader.ReadOomKills());
@@ -225,15 +272,46 @@ public class MemoryReaderFixtureTests
         var s = reader.Read();
         const string stat = "cgroup-hybrid/memory/test/memory.stat";
         Assert.Equal(262144, s.TotalKb);
-        Assert.Equal(262144 - 204800, s.FreeKb);
+        // limit - usage + total_inactive_file - total_dirty.
+        Assert.Equal(262144 - 204800 + (Field(stat, "total_inactive_file") - Field(stat, "total_dirty")) / 1024, s.HeadroomKb);
+        Assert.Equal(s.HeadroomKb, s.FreeKb);
+        Assert.Equal(-1, s.ActivateFileKb);     // v1 reports no activations
+        Assert.Equal(-1, s.PgscanTotal);
         Assert.Equal((Field(stat, "total_active_anon") + Field(stat, "total_inactive_anon")) / 1024, s.AnonKb);
         Assert.Equal(Field(stat, "total_shmem") / 1024, s.ShmemKb);
         Assert.Equal((Field(stat, "total_active_file") + Field(stat, "total_inactive_file")) / 1024, s.FileLruKb);
         Assert.Equal(Field(stat, "total_workingset_refault_file") * Environment.SystemPageSize / 1024, s.RefaultFileKb);
         Assert.Equal(-1, s.PgscanKswapd);
-        Assert.Equal(-1, s.PgscanDirect);
+        Assert.Equal(42, s.PgscanDirect);      // memory.failcnt stands in for direct reclaim
         Assert.Equal(5, reader.ReadOomKills());
     }
+
+    [Fact]
+    public void CgroupMemoryReader_headroom_is_the_smallest_over_the_cgroup_and_its_limited_ancestors()
+    {
+        // child.scope: memory.max "max", memory.high 144 MiB, 90 MiB used, 4 MiB inactive: 58 MiB of headroom.
+        // parent.slice: memory.max 200 MiB, 180 MiB used (the child's siblings too), 10 MiB inactive: 30 MiB.
+        string child = Fixtures.Path("cgroup-v2/parent.slice/child.scope");
+        var ancestors = Lmkd.Daemon.Scope.Ancestors(child, "/parent.slice/child.scope");
+        Assert.Equal([Fixtures.Path("cgroup-v2/parent.slice")], ancestors);
+        using var reader = new CgroupMemoryReader(child, procRoot: Fixtures.Path("system"), pageSizeBytes: 4096, ancestors: ancestors);
+        var s = reader.Read();
+        Assert.Equal(30 * 1024, s.HeadroomKb);
+        Assert.Equal(170 * 1024, s.CommittedKb); // the parent decides: 180 MiB used, 10 MiB of it file
+        Assert.Equal(144 * 1024, s.TotalKb);   // memory.high is the tighter limit
+        Assert.Equal(8, s.ActivateFileKb);
+        Assert.Equal(100, s.PgscanTotal);
+
+        // Without the ancestor, the child's own limit decides.
+        using var alone = new CgroupMemoryReader(child, procRoot: Fixtures.Path("system"), pageSizeBytes: 4096);
+        Assert.Equal(58 * 1024, alone.Read().HeadroomKb);
+    }
+
+    [Theory]
+    [InlineData("/a", new string[0])]
+    [InlineData("/a/b/c", new[] { "/r/a/b", "/r/a" })]
+    public void Scope_ancestors_stop_below_the_hierarchy_root(string rel, string[] expected) =>
+        Assert.Equal(expected, Lmkd.Daemon.Scope.Ancestors("/r" + rel, rel));
 
     [Fact]
     public void CgroupMemoryReader_v1_near_2_pow_63_limit_is_the_machine()
