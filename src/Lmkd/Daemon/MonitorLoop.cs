@@ -105,6 +105,8 @@ public sealed class MonitorLoop : IDisposable
         _psi.Arm();
         WarmUp();
         _log.LogInformation("Watching {Scope}: PSI mode {TriggerMode}: {PsiDescription}", scope.Description, LmkdMetrics.TriggerModeName(_psi.Mode), _psi.Description);
+        _log.LogInformation("Headroom watch: {Headroom}; memory events: {MemoryEvents}",
+            DescribeHeadroom(options.Headroom), scope.MemoryEvents?.Description ?? (scope.CgroupPath is null ? "none for the whole machine (adaptive reads of /proc/meminfo)" : $"none ({scope.MemoryEventsMissing}): adaptive reads only"));
         _metrics.SetTriggerMode(_psi.Mode);
         _metrics.WatchPressure(scope.PressureFile);
     }
@@ -176,7 +178,8 @@ public sealed class MonitorLoop : IDisposable
             _notifier.PingIfDue(now);
             _metrics.LoopIteration(now);
 
-            var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd);
+            var events = _scope.MemoryEvents;
+            var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd, events?.Fd ?? -1, events?.Events ?? 0);
             now = Environment.TickCount64;
             _wakeTimestamp = Stopwatch.GetTimestamp();
 
@@ -213,6 +216,14 @@ public sealed class MonitorLoop : IDisposable
                 }
                 Thread.Sleep(100);
                 continue;
+            }
+
+            if (r.Status == WaitStatus.MemoryEvent)
+            {
+                // The cgroup's memory moved (memory.events changed, or usage crossed the v1 threshold): sample now.
+                events!.Drain();
+                _metrics.MemoryEvent();
+                _nextHeadroomSampleMs = now;
             }
 
             var level = r.Level;
@@ -270,6 +281,14 @@ public sealed class MonitorLoop : IDisposable
         _pollIntervalMs = decision.PollIntervalMs;
         var headroom = decision.Headroom;
         _nextHeadroomSampleMs = headroom.NextSampleMs >= 0 ? now + headroom.NextSampleMs : long.MaxValue;
+        if (_scope.MemoryEvents is { } events && _scope.LastUsage is { } last && headroom.NextSampleMs >= 0)
+        {
+            var (usage, limit) = last();
+            events.Rearm(limit, Scope.EventThresholdPct(_options));
+            // Below the v1 threshold the kernel says when usage rises: the longest interval is enough.
+            if (events.AllowsSlowSampling(usage, limit))
+                _nextHeadroomSampleMs = now + _options.Headroom.SampleMaxMs;
+        }
         if (headroom.Concern && !_headroomConcern && now >= _pollUntilMs)
             _episodeStartTimestamp = _wakeTimestamp; // headroom started to fall with no PSI episode under way
         _headroomConcern = headroom.Concern;
@@ -408,6 +427,9 @@ public sealed class MonitorLoop : IDisposable
         _policy.UpdateOptions(next.Policy, next.Headroom);
         _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
     }
+
+    private static string DescribeHeadroom(HeadroomOptions h) => !h.Enabled ? "off"
+        : $"levels {string.Join(", ", h.EffectiveLevels().Select(l => $"{l.HeadroomPct.ToString(System.Globalization.CultureInfo.InvariantCulture)}%->{l.MinScoreAdj}"))}; horizon {h.HorizonMs} ms, imminent {h.ImminentMs} ms; sampled every {h.SampleMinMs}-{h.SampleMaxMs} ms assuming {h.AssumedFillRateMibPerSec} MiB/s";
 
     internal static RankingRules BuildRules(LmkdOptions o) => new()
     {

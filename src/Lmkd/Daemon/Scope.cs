@@ -1,5 +1,6 @@
 using Lmkd.Configuration;
 using Lmkd.Policies;
+using Lmkd.Pressure;
 using Lmkd.ProcFs;
 
 namespace Lmkd.Daemon;
@@ -16,6 +17,12 @@ public sealed class Scope : IDisposable
     public string? CgroupPath { get; init; }
     public required Func<MemorySnapshot> ReadMemory { get; init; }
     public Func<long>? ReadOomKills { get; init; }
+    /// <summary>A kernel wake-up when the cgroup's memory moves (v2 memory.events, v1 usage threshold); null for the machine or when refused.</summary>
+    public MemoryEventWatch? MemoryEvents { get; init; }
+    /// <summary>Why there is no <see cref="MemoryEvents"/> (for the startup log).</summary>
+    public string? MemoryEventsMissing { get; init; }
+    /// <summary>The cgroup's own usage and effective limit at the last memory read; null for the machine.</summary>
+    public Func<(long UsageBytes, long LimitBytes)>? LastUsage { get; init; }
     /// <summary>
     /// The cgroup directory whose subtree's cgroup.procs list the scope's processes (the v1 memory
     /// cgroup on hybrid hosts, as the scanner's cgroup paths are), or null for the whole machine.
@@ -84,6 +91,9 @@ public sealed class Scope : IDisposable
         var memReader = new CgroupMemoryReader(paths.V2Directory, paths.V1MemoryDirectory,
             options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot,
             ancestors: Ancestors(paths.V1MemoryDirectory ?? paths.V2Directory, rel));
+        memReader.TryRead(out _);
+        var events = MemoryEventWatch.Open(paths.V1MemoryDirectory is null ? paths.V2Directory : null, paths.V1MemoryDirectory,
+            memReader.LastLimitBytes, EventThresholdPct(options), out string why);
         return new Scope
         {
             Description = $"cgroup {rel} ({paths.Layout})",
@@ -92,9 +102,19 @@ public sealed class Scope : IDisposable
             ProcsDirectory = paths.V1MemoryDirectory ?? paths.V2Directory,
             ReadMemory = memReader.Read,
             ReadOomKills = memReader.ReadOomKills,
+            MemoryEvents = events,
+            MemoryEventsMissing = events is null ? why : null,
+            LastUsage = () => (memReader.LastUsageBytes, memReader.LastLimitBytes),
             _reader = memReader as IDisposable,
         };
     }
+
+    /// <summary>
+    /// Where the v1 usage threshold sits, as headroom in percent of the limit: 10 points above the
+    /// first headroom level, so the watch starts sampling well before a level can be crossed.
+    /// </summary>
+    internal static double EventThresholdPct(LmkdOptions options) =>
+        Math.Min(90, options.Headroom.EffectiveLevels().Select(l => l.HeadroomPct).DefaultIfEmpty(0).Max() + 10);
 
     /// <summary>The directories of the cgroup's ancestors below the hierarchy's root, nearest first: "/a/b/c" gives .../a/b, .../a.</summary>
     internal static List<string> Ancestors(string directory, string relativePath)
@@ -107,7 +127,11 @@ public sealed class Scope : IDisposable
         return list;
     }
 
-    public void Dispose() => _reader?.Dispose();
+    public void Dispose()
+    {
+        MemoryEvents?.Dispose();
+        _reader?.Dispose();
+    }
 }
 
 public sealed class ScopeException(string message) : Exception(message);

@@ -21,7 +21,7 @@ public sealed class LmkdMetrics
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
     private long _lastIterationMs = Environment.TickCount64;
 
-    private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds;
+    private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds, _memoryEvents;
     private readonly Gauge _reapMode, _reapKillSupported, _reapKillExpected, _triggerMode, _psiAverage, _memAvailable, _memFree, _swapFree, _thrashing,
         _headroom, _fillRate, _exhaustion,
         _candidates, _ownRss, _locked, _loopAge, _buildInfo, _lastDecisionReason;
@@ -66,6 +66,7 @@ public sealed class LmkdMetrics
             new GaugeConfiguration { LabelNames = ["mode"] });
         _wakeups = f.CreateCounter("lmkd_wakeups_total", "Monitor loop evaluations of the memory state.");
         _wakeupsSkipped = f.CreateCounter("lmkd_wakeups_skipped_total", "Pressure events not acted on because a victim was still dying.");
+        _memoryEvents = f.CreateCounter("lmkd_memory_events_total", "Kernel wake-ups from the scope cgroup's memory: memory.events changes (v2) or the v1 usage threshold crossed.");
         _psiAverage = f.CreateGauge("lmkd_psi_average_percent", "Memory PSI running averages of the watched scope (some/full over 10s, 60s, 300s), read at scrape time.",
             new GaugeConfiguration { LabelNames = ["kind", "window"] });
         _stallSeconds = f.CreateCounter("lmkd_psi_stall_seconds_total", "Memory PSI total stall time of the watched scope (some/full), read at scrape time.",
@@ -143,6 +144,8 @@ public sealed class LmkdMetrics
     public void PressureEvent(PressureLevel level) => (level == PressureLevel.Critical ? _eventsCritical : _eventsMedium).Inc();
 
     public void SkippedWakeup() => _wakeupsSkipped.Inc();
+
+    public void MemoryEvent() => _memoryEvents.Inc();
 
     public void Observed(in MemorySnapshot m, in KillDecision d)
     {

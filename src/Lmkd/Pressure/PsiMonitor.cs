@@ -216,28 +216,32 @@ public sealed unsafe class PsiMonitor : IDisposable
     }
 
     /// <summary>
-    /// Blocks until a level fires, <paramref name="wakeFd"/> becomes readable, the watched cgroup goes away, or
-    /// <paramref name="timeoutMs"/> passes (negative: no timeout). Does not allocate.
+    /// Blocks until a level fires, <paramref name="wakeFd"/> becomes readable, <paramref name="memoryFd"/>
+    /// reports <paramref name="memoryEvents"/>, the watched cgroup goes away, or <paramref name="timeoutMs"/>
+    /// passes (negative: no timeout). Does not allocate.
     /// </summary>
-    public WaitResult Wait(int timeoutMs, int wakeFd = -1)
+    public WaitResult Wait(int timeoutMs, int wakeFd = -1, int memoryFd = -1, short memoryEvents = 0)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (Mode == TriggerMode.None)
             throw new InvalidOperationException("Arm() first");
         if (_gone)
             return WaitResult.ScopeGone;
-        return Mode == TriggerMode.Sampling ? WaitSampling(timeoutMs, wakeFd) : WaitTriggers(timeoutMs, wakeFd);
+        return Mode == TriggerMode.Sampling ? WaitSampling(timeoutMs, wakeFd, memoryFd, memoryEvents) : WaitTriggers(timeoutMs, wakeFd, memoryFd, memoryEvents);
     }
 
-    private WaitResult WaitTriggers(int timeoutMs, int wakeFd)
+    private WaitResult WaitTriggers(int timeoutMs, int wakeFd, int memoryFd, short memoryEvents)
     {
         int n = _triggerFds.Length;
-        Native.PollFd* fds = stackalloc Native.PollFd[n + 1];
+        Native.PollFd* fds = stackalloc Native.PollFd[n + 2];
         for (int i = 0; i < n; i++)
             fds[i] = new Native.PollFd { Fd = _triggerFds[i], Events = Native.POLLPRI };
         int count = n;
+        int wakeAt = -1, memoryAt = -1;
         if (wakeFd >= 0)
-            fds[count++] = new Native.PollFd { Fd = wakeFd, Events = Native.POLLIN };
+            fds[wakeAt = count++] = new Native.PollFd { Fd = wakeFd, Events = Native.POLLIN };
+        if (memoryFd >= 0)
+            fds[memoryAt = count++] = new Native.PollFd { Fd = memoryFd, Events = memoryEvents };
 
         long start = Environment.TickCount64;
         int rc;
@@ -278,15 +282,19 @@ public sealed unsafe class PsiMonitor : IDisposable
         }
         if (mask != 0)
             return new WaitResult(WaitStatus.Fired, highest, mask, 0);
-        if (wakeFd >= 0 && (fds[n].REvents & Native.POLLIN) != 0)
+        if (wakeAt >= 0 && (fds[wakeAt].REvents & Native.POLLIN) != 0)
             return WaitResult.Woken;
-        if (wakeFd >= 0 && fds[n].REvents != 0)
+        if (wakeAt >= 0 && fds[wakeAt].REvents != 0)
             return WaitResult.Failed(0); // the wake fd itself is broken (POLLERR/POLLNVAL)
+        // memory.events reports POLLPRI|POLLERR on a change: any event on it is a wake-up.
+        if (memoryAt >= 0 && fds[memoryAt].REvents != 0)
+            return WaitResult.MemoryEvent;
         return WaitResult.Timeout;
     }
 
-    private WaitResult WaitSampling(int timeoutMs, int wakeFd)
+    private WaitResult WaitSampling(int timeoutMs, int wakeFd, int memoryFd, short memoryEvents)
     {
+        Native.PollFd* wait = stackalloc Native.PollFd[2];
         long start = Environment.TickCount64;
         while (true)
         {
@@ -327,13 +335,22 @@ public sealed unsafe class PsiMonitor : IDisposable
             long untilSample = Math.Max(0, (_nextSampleUs - NowUs() + 999) / 1000);
             int sleepMs = remaining < 0 ? (int)untilSample : (int)Math.Min(untilSample, remaining);
 
-            // Sleep in poll so the wake fd still interrupts us.
-            Native.PollFd wake = new() { Fd = wakeFd, Events = Native.POLLIN };
-            int rc = Native.Poll(wakeFd >= 0 ? &wake : null, wakeFd >= 0 ? 1u : 0u, sleepMs);
+            // Sleep in poll so the wake fd and the memory events still interrupt us.
+            uint count = 0;
+            int wakeAt = -1, memoryAt = -1;
+            if (wakeFd >= 0)
+                wait[wakeAt = (int)count++] = new Native.PollFd { Fd = wakeFd, Events = Native.POLLIN };
+            if (memoryFd >= 0)
+                wait[memoryAt = (int)count++] = new Native.PollFd { Fd = memoryFd, Events = memoryEvents };
+            int rc = Native.Poll(count > 0 ? wait : null, count, sleepMs);
             if (rc < 0 && Native.Errno is var pollErrno && pollErrno != Native.EINTR)
                 return WaitResult.Failed(pollErrno);
             if (rc > 0)
-                return (wake.REvents & Native.POLLIN) != 0 ? WaitResult.Woken : WaitResult.Failed(0);
+            {
+                if (wakeAt >= 0 && wait[wakeAt].REvents != 0)
+                    return (wait[wakeAt].REvents & Native.POLLIN) != 0 ? WaitResult.Woken : WaitResult.Failed(0);
+                return WaitResult.MemoryEvent;
+            }
         }
     }
 

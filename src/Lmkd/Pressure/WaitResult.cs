@@ -11,6 +11,8 @@ public enum WaitStatus
     Timeout,
     /// <summary>The wake fd (shutdown/reload eventfd) became readable; it is not drained.</summary>
     Woken,
+    /// <summary>The memory event fd (memory.events, a v1 usage threshold) fired; it is not drained.</summary>
+    MemoryEvent,
     /// <summary>The watched cgroup was removed (POLLERR and reads fail with ENODEV). Final.</summary>
     ScopeGone,
     /// <summary>
@@ -28,6 +30,7 @@ public readonly record struct WaitResult(WaitStatus Status, PressureLevel Level,
 {
     public static WaitResult Timeout => new(WaitStatus.Timeout, PressureLevel.None, 0, 0);
     public static WaitResult Woken => new(WaitStatus.Woken, PressureLevel.None, 0, 0);
+    public static WaitResult MemoryEvent => new(WaitStatus.MemoryEvent, PressureLevel.None, 0, 0);
     public static WaitResult ScopeGone => new(WaitStatus.ScopeGone, PressureLevel.None, 0, 0);
     public static WaitResult Failed(int errno) => new(WaitStatus.Error, PressureLevel.None, 0, errno);
 

@@ -90,8 +90,9 @@ public sealed class CgroupMemoryReader : IDisposable
     /// <summary>The directory whose memory files are read.</summary>
     public string Directory { get; }
 
-    /// <summary>The open v2 memory.events file (pollable: a change wakes poll with POLLPRI), or null.</summary>
-    public ProcFile? EventsFile => _v1 ? null : _oomEvents;
+    /// <summary>The cgroup's own usage and effective limit at the last read (long.MaxValue: none).</summary>
+    public long LastUsageBytes { get; private set; }
+    public long LastLimitBytes { get; private set; } = long.MaxValue;
 
     /// <summary>The snapshot, or false when a file could not be read (the cgroup was removed: ENODEV/ENOENT).</summary>
     public bool TryRead(out MemorySnapshot snapshot)
@@ -101,6 +102,7 @@ public sealed class CgroupMemoryReader : IDisposable
         if (!own.TryReadUsage(out long usageBytes, out long limitBytes) || !own.TryReadStat(_v1, out var stat))
             return false;
 
+        (LastUsageBytes, LastLimitBytes) = (usageBytes, limitBytes);
         long limitKb = Math.Min(limitBytes / 1024, _machineTotalKb);
         long usageKb = usageBytes / 1024;
         long fileKb = (stat.ActiveFileBytes + stat.InactiveFileBytes) / 1024;
