@@ -75,6 +75,7 @@ public sealed class OptionsLoaderTests
         yield return ("Scope:", x => x.Scope, o.Scope);
         yield return ("Psi:", x => x.Psi, o.Psi);
         yield return ("Policy:", x => x.Policy, o.Policy);
+        yield return ("Headroom:", x => x.Headroom, o.Headroom);
         yield return ("Kill:", x => x.Kill, o.Kill);
         yield return ("SelfProtection:", x => x.SelfProtection, o.SelfProtection);
         yield return ("Metrics:", x => x.Metrics, o.Metrics);
@@ -94,6 +95,10 @@ public sealed class OptionsLoaderTests
     [InlineData("--Lmkd:Log:Level=Loud", "Lmkd:Log:Level")]
     [InlineData("--Lmkd:Protect:ExePaths:0=sshd", "Lmkd:Protect:ExePaths:0")]
     [InlineData("--Lmkd:SelfProtection:RealtimePriority=100", "Lmkd:SelfProtection:RealtimePriority")]
+    [InlineData("--Lmkd:Policy:SwapCompressionRatio=zram", "Lmkd:Policy:SwapCompressionRatio")]
+    [InlineData("--Lmkd:Headroom:HorizonMs=10", "Lmkd:Headroom:HorizonMs")]
+    [InlineData("--Lmkd:Headroom:Levels:0:HeadroomPct=0", "Lmkd:Headroom:Levels:0:HeadroomPct")]
+    [InlineData("--Lmkd:Headroom:Levels:0:MinScoreAdj=1001", "Lmkd:Headroom:Levels:0:MinScoreAdj")]
     public void An_invalid_value_is_refused_with_its_full_key(string setting, string key)
     {
         var o = Load(out var errors, setting);
@@ -114,6 +119,16 @@ public sealed class OptionsLoaderTests
         var o = Load(out _, "--Lmkd:Psi:Levels:0:Name=only", "--Lmkd:Psi:Levels:0:Kind=full", "--Lmkd:Psi:Levels:0:StallMs=150", "--Lmkd:Psi:Levels:0:WindowMs=1000");
         var level = Assert.Single(o!.Psi.Levels);
         Assert.Equal(("only", "full", 150), (level.Name, level.Kind, level.StallMs));
+    }
+
+    [Fact]
+    public void Configured_headroom_levels_replace_the_defaults_rather_than_append()
+    {
+        var o = Load(out var errors, "--Lmkd:Headroom:Levels:0:HeadroomPct=6", "--Lmkd:Headroom:Levels:0:MinScoreAdj=100");
+        Assert.Empty(errors);
+        var level = Assert.Single(o!.Headroom.Levels);
+        Assert.Equal((6.0, 100), (level.HeadroomPct, level.MinScoreAdj));
+        Assert.Equal(4, Load(out _)!.Headroom.Levels.Count); // none configured: the defaults
     }
 
     [Fact]
