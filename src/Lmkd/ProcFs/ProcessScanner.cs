@@ -218,6 +218,22 @@ public sealed unsafe class ProcessScanner
         return n >= 0 && TryParseStat(buffer[..n], out var stat) ? stat.StartTime : null;
     }
 
+    /// <summary>
+    /// Resident memory from /proc/&lt;pid&gt;/statm (its second field, in pages): one small file, the
+    /// cheapest size there is (about 4 µs a process here); -1 when the process is gone. Thread-safe, no allocation.
+    /// </summary>
+    public long ReadResidentBytes(int pid)
+    {
+        Span<byte> buffer = stackalloc byte[256];
+        int n = ReadSmallFile(pid, "statm"u8, buffer);
+        if (n < 0)
+            return -1;
+        var content = (ReadOnlySpan<byte>)buffer[..n];
+        ProcParse.NextToken(ref content); // size
+        return ProcParse.TryParseInt64Saturating(ProcParse.NextToken(ref content), out long pages)
+            ? Math.Min(ProcParse.MultiplySaturating(pages, Environment.SystemPageSize), MaxMemoryBytes) : -1;
+    }
+
     /// <summary>/proc/&lt;pid&gt;/oom_score_adj; null when the process is gone. Thread-safe, no allocation.</summary>
     public int? ReadOomScoreAdj(int pid)
     {
