@@ -151,7 +151,7 @@ public sealed class PostKillHook : IDisposable
                 result = process.ExitCode == 0 ? "ok" : "failed";
             var duration = sw.Elapsed;
             // A grandchild that keeps the pipes open must not hold the thread: wait briefly for the rest.
-            process.WaitForExit(200);
+            output.WaitForEnd(TimeSpan.FromMilliseconds(200));
             _metrics.HookRan(result, duration);
             string status = !exited ? $"killed after the {options.PostKillTimeoutMs} ms timeout"
                 : process.ExitCode > 128 ? $"killed by signal {process.ExitCode - 128}" : $"exit {process.ExitCode}";
@@ -219,12 +219,19 @@ public sealed class PostKillHook : IDisposable
     private sealed class BoundedOutput(int max)
     {
         private readonly StringBuilder _text = new();
+        /// <summary>Set by the end of each of the two streams (stdout, stderr).</summary>
+        private readonly CountdownEvent _ends = new(2);
         private bool _truncated;
+
+        public void WaitForEnd(TimeSpan timeout) => _ends.Wait(timeout);
 
         public void Add(string? line)
         {
             if (line is null)
+            {
+                _ends.Signal();
                 return;
+            }
             lock (_text)
             {
                 if (_text.Length >= max)
