@@ -20,6 +20,12 @@ public sealed class PostKillHook : IDisposable
 {
     /// <summary>What the hook logs of its own output, at most: a chatty hook must not flood the journal.</summary>
     public const int MaxOutputBytes = 4096;
+    /// <summary>
+    /// util-linux's setsid: the hook execs in a session and process group of its own, so at the timeout
+    /// one kill(-pgid) ends it and what it started. (.NET's Process.Kill(entireProcessTree) reads every
+    /// process on the machine to find the descendants: seconds on a busy host.)
+    /// </summary>
+    public const string Setsid = "/usr/bin/setsid";
 
     private readonly Thread _thread;
     private readonly SemaphoreSlim _wake = new(0);
@@ -117,6 +123,13 @@ public sealed class PostKillHook : IDisposable
             _log.LogError("Post-kill hook {Hook} not run for kill {KillId}: it would inherit Lmkd's capabilities ({Error})", options.PostKill, kill.KillId, why);
             return;
         }
+        if (!File.Exists(options.PostKill))
+        {
+            // Checked here too: under setsid a missing program would only show as setsid's exit status.
+            _metrics.HookRan("not_started", TimeSpan.Zero);
+            _log.LogError("Post-kill hook {Hook} for kill {KillId} could not be started: it does not exist", options.PostKill, kill.KillId);
+            return;
+        }
         var psi = StartInfo(options, kill);
         var output = new BoundedOutput(MaxOutputBytes);
         var sw = Stopwatch.StartNew();
@@ -142,8 +155,7 @@ public sealed class PostKillHook : IDisposable
             bool exited = process.WaitForExit(options.PostKillTimeoutMs);
             if (!exited)
             {
-                try { process.Kill(entireProcessTree: true); }
-                catch (InvalidOperationException) { } // it exited meanwhile
+                KillGroup(process, psi.FileName == Setsid);
                 process.WaitForExit(1000);
                 result = "timeout";
             }
@@ -161,10 +173,20 @@ public sealed class PostKillHook : IDisposable
         }
     }
 
+    private static void KillGroup(Process process, bool ownGroup)
+    {
+        // setsid exec'd the hook without forking (it is no group leader), so the hook's pid is its group's id.
+        if (ownGroup && Native.Kill(-process.Id, Native.SIGKILL) == 0)
+            return;
+        try { process.Kill(entireProcessTree: true); }
+        catch (InvalidOperationException) { } // it exited meanwhile
+    }
+
     /// <summary>The hook's command line (the configured list, no shell) and environment: Lmkd's, less what is Lmkd's alone, plus the kill.</summary>
     internal static ProcessStartInfo StartInfo(HooksOptions options, FinishedKill kill)
     {
-        var psi = new ProcessStartInfo(options.PostKill)
+        bool ownGroup = File.Exists(Setsid);
+        var psi = new ProcessStartInfo(ownGroup ? Setsid : options.PostKill)
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -172,6 +194,11 @@ public sealed class PostKillHook : IDisposable
             RedirectStandardError = true,
             WorkingDirectory = "/",
         };
+        if (ownGroup)
+        {
+            psi.ArgumentList.Add("--");
+            psi.ArgumentList.Add(options.PostKill);
+        }
         foreach (var arg in options.PostKillArgs)
             psi.ArgumentList.Add(arg);
         // Lmkd's configuration variables (LMKD_*) and systemd's hand-overs to the main process are not the hook's.
