@@ -25,6 +25,7 @@ public sealed class SignalRecorder : IDisposable
 
     private SignalRecorder(DBusConnection bus) => _bus = bus;
 
+    /// <summary>Dispose it before the test method returns: xunit waits for a test's pending asynchronous work before the test class's Dispose.</summary>
     public static SignalRecorder Start(string address)
     {
         var bus = new DBusConnection(address);
@@ -61,6 +62,27 @@ public sealed class SignalRecorder : IDisposable
         while (!condition(this) && sw.Elapsed < timeout)
             Thread.Sleep(20);
         return condition(this);
+    }
+
+    /// <summary>The pid behind a connection, as the bus knows it from the socket's credentials.</summary>
+    public uint PidOf(string uniqueName)
+    {
+        using var w = _bus.GetMessageWriter();
+        w.WriteMethodCallHeader("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixProcessID", "s", MessageFlags.None);
+        w.WriteString(uniqueName);
+        var call = _bus.CallMethodAsync(w.CreateMessage(), static (m, _) => m.GetBodyReader().ReadUInt32(), null);
+        Assert.True(call.Wait(TimeSpan.FromSeconds(10)));
+        return call.Result;
+    }
+
+    /// <summary>Every name on the bus, unique and well-known.</summary>
+    public string[] ListNames()
+    {
+        using var w = _bus.GetMessageWriter();
+        w.WriteMethodCallHeader("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "ListNames", null, MessageFlags.None);
+        var call = _bus.CallMethodAsync(w.CreateMessage(), static (m, _) => m.GetBodyReader().ReadArrayOfString(), null);
+        Assert.True(call.Wait(TimeSpan.FromSeconds(10)));
+        return call.Result;
     }
 
     public void Dispose() => _bus.Dispose();
