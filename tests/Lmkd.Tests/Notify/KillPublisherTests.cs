@@ -130,6 +130,8 @@ public sealed class KillPublisherTests
         using var publisher = Publisher(bus, metrics, log, capacity: capacity, replyTimeoutMs: 500);
         Assert.True(WaitUntil(() => Value(metrics, "lmkd_notifications_bus_connected") == 1, TimeSpan.FromSeconds(10)));
 
+        // A loaded machine may have made the first connection attempt miss its 500 ms: count from here.
+        int warningsBefore = log.At(LogLevel.Warning).Count();
         bus.Pause();
         var accepted = new List<long>();
         var slowest = TimeSpan.Zero;
@@ -144,7 +146,8 @@ public sealed class KillPublisherTests
         // The publisher thread has at most one kill in flight; the queue holds the rest, up to its bound.
         Assert.InRange(accepted.Count, capacity, capacity + 1);
         Assert.Equal(20 - accepted.Count, Value(metrics, "lmkd_notifications_dropped_total{why=\"queue_full\"}"));
-        Assert.True(slowest < TimeSpan.FromMilliseconds(20), $"TryPublish took {slowest.TotalMilliseconds:F2} ms");
+        // Waiting on the bus would take the 500 ms reply timeout at least; the margin is for a loaded machine's scheduling.
+        Assert.True(slowest < TimeSpan.FromMilliseconds(250), $"TryPublish took {slowest.TotalMilliseconds:F2} ms");
         // The unacknowledged send fails after the reply timeout; reconnecting to a bus that does not answer fails too.
         Assert.True(WaitUntil(() => Value(metrics, "lmkd_notifications_errors_total{op=\"send\"}") >= 1 && Value(metrics, "lmkd_notifications_errors_total{op=\"connect\"}") >= 1,
             TimeSpan.FromSeconds(10)), string.Join('\n', log.Entries));
@@ -157,7 +160,7 @@ public sealed class KillPublisherTests
         Assert.True(WaitUntil(() => Value(metrics, "lmkd_notifications_published_total{signal=\"kill\"}") == accepted.Count - 1, TimeSpan.FromSeconds(10)),
             $"published {Value(metrics, "lmkd_notifications_published_total{signal=\"kill\"}")} of {accepted.Count - 1} queued");
         // One outage, one warning, however many attempts it took.
-        Assert.Single(log.At(LogLevel.Warning));
+        Assert.Equal(warningsBefore + 1, log.At(LogLevel.Warning).Count());
     }
 
     [ToolFact(Tools.DbusDaemon, Tools.SystemBusConfig)]
@@ -170,7 +173,7 @@ public sealed class KillPublisherTests
         Assert.True(publisher.TryPublish(Kill(1)));
         // Backoff 100, 200, 400, 400... ms: several attempts in 1.5 s, one warning.
         Thread.Sleep(1500);
-        Assert.InRange(Value(metrics, "lmkd_notifications_errors_total{op=\"connect\"}"), 3, 10);
+        Assert.InRange(Value(metrics, "lmkd_notifications_errors_total{op=\"connect\"}"), 2, 10);
         Assert.Single(log.At(LogLevel.Warning), w => w.Contains("unavailable", StringComparison.Ordinal));
         Assert.Equal(1, publisher.Queued);
 
