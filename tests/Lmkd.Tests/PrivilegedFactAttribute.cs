@@ -71,6 +71,10 @@ public static class Tools
     public const string Cpio = "cpio";
     public const string File = "file";
     public const string DbusDaemon = "dbus-daemon";
+    public const string DbusSend = "dbus-send";
+    /// <summary>The distribution's system bus configuration: the policy a private test bus applies.</summary>
+    public const string SystemBusConfig = "/usr/share/dbus-1/system.conf";
+    public const string Setpriv = "setpriv";
     public const string MkfsExt4 = "mkfs.ext4";
     public const string Gcc = "gcc";
     /// <summary>run-in-vm copies it into the guest: it must be the statically linked one.</summary>
@@ -85,6 +89,9 @@ public static class Tools
         [Cpio] = "cpio",
         [File] = "file",
         [DbusDaemon] = "dbus-daemon",
+        [DbusSend] = "dbus-bin",
+        [SystemBusConfig] = "dbus-system-bus-common",
+        [Setpriv] = "util-linux",
         [MkfsExt4] = "e2fsprogs",
         [Gcc] = "gcc",
         [Busybox] = "busybox-static",

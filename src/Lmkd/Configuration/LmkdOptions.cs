@@ -26,6 +26,8 @@ public sealed class LmkdOptions
     public MatchOptions Prefer { get; set; } = new();
     public SelfProtectionOptions SelfProtection { get; set; } = new();
     public MetricsOptions Metrics { get; set; } = new();
+    public NotifyOptions Notify { get; set; } = new();
+    public HooksOptions Hooks { get; set; } = new();
     public LogOptions Log { get; set; } = new();
 }
 
@@ -109,6 +111,30 @@ public sealed class MetricsOptions
     /// alert fires when the probe says otherwise (no kernel version says it for sure; the operator knows).
     /// </summary>
     public bool ExpectReapKill { get; set; }
+}
+
+/// <summary>Kill notifications on the D-Bus system bus (see README, "Kill notifications").</summary>
+public sealed class NotifyOptions
+{
+    /// <summary>Broadcast org.lmkd.Lmkd1.ProcessKilled for each kill and dry-run kill; false: no bus connection at all.</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>Also emit net.nuetzlich.SystemNotifications.Notify, which systembus-notify shows on the desktop (as earlyoom -n).</summary>
+    public bool Desktop { get; set; } = true;
+    /// <summary>Desktop notifications shown at once before the rate limit applies.</summary>
+    public int DesktopBurst { get; set; } = 3;
+    /// <summary>After the burst, one desktop notification per this interval; the kills in between are summed up in the next one.</summary>
+    public int DesktopIntervalMs { get; set; } = 30_000;
+}
+
+/// <summary>A program run after each kill (see README, "The post-kill hook").</summary>
+public sealed class HooksOptions
+{
+    /// <summary>Absolute path of the program; empty: no hook.</summary>
+    public string PostKill { get; set; } = "";
+    /// <summary>Its arguments, one list element each: never a shell string.</summary>
+    public List<string> PostKillArgs { get; set; } = [];
+    /// <summary>After this long the hook (and what it started) is killed with SIGKILL.</summary>
+    public int PostKillTimeoutMs { get; set; } = 10_000;
 }
 
 public sealed class LogOptions

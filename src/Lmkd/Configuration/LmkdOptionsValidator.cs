@@ -80,6 +80,21 @@ public static class LmkdOptionsValidator
                     $"{o.Metrics.Listen} is not a loopback address: set Lmkd:Metrics:AllowNonLoopback=true to expose metrics beyond this machine");
         }
 
+        Check(o.Notify.DesktopBurst is >= 1 and <= 100, "Notify:DesktopBurst", $"must be in [1, 100] notifications (got {o.Notify.DesktopBurst})");
+        Check(o.Notify.DesktopIntervalMs is >= 1000 and <= 3_600_000, "Notify:DesktopIntervalMs", $"must be in [1000, 3600000] ms (got {o.Notify.DesktopIntervalMs})");
+
+        var hook = o.Hooks.PostKill ?? "";
+        if (hook.Length > 0)
+        {
+            if (!Path.IsPathRooted(hook))
+                errors.Add(new ConfigError(P + "Hooks:PostKill", $"must be an absolute path to a program, not a command line (got '{hook}')"));
+            else if (!File.Exists(hook))
+                errors.Add(new ConfigError(P + "Hooks:PostKill", $"{hook} does not exist (or is not a file)"));
+        }
+        else
+            Check(o.Hooks.PostKillArgs.Count == 0, "Hooks:PostKillArgs", "are set but Lmkd:Hooks:PostKill names no program");
+        Check(o.Hooks.PostKillTimeoutMs is >= 100 and <= 600_000, "Hooks:PostKillTimeoutMs", $"must be in [100, 600000] ms (got {o.Hooks.PostKillTimeoutMs})");
+
         Check(LogSetup.TryParseLevel(o.Log.Level, out _), "Log:Level", $"must be one of Verbose, Debug, Information, Warning, Error, Fatal (got '{o.Log.Level}')");
         Check(o.Log.Format is "auto" or "console" or "json" or "journal", "Log:Format", $"must be auto, console, json or journal (got '{o.Log.Format}')");
         return errors;

@@ -71,6 +71,11 @@ public sealed class MonitorLoop : IDisposable
     /// <summary>Set when the loop ended on an unrecoverable error (e.g. the watched cgroup was removed).</summary>
     public string? FatalError { get; private set; }
     public event Action? Stopped;
+    /// <summary>
+    /// Raised on the monitor thread after each kill and dry-run kill is logged, for its consumers (the
+    /// D-Bus signal, the post-kill hook). Handlers must return at once and never throw.
+    /// </summary>
+    public event Action<FinishedKill>? KillFinished;
     /// <summary>What the monitor thread got when it raised its own priority (set by <see cref="Start"/>).</summary>
     public string ThreadPriority { get; private set; } = "not started";
 
@@ -406,6 +411,7 @@ public sealed class MonitorLoop : IDisposable
                 kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
                 r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,
                 kill.EventToSignal(r).TotalMilliseconds, r.TimedOut ? " (timed out waiting for exit)" : "");
+            KillFinished?.Invoke(FinishedKill.From(kill.Id, kill.Decision, v, r, _scope.CgroupPath));
         }
         else
         {

@@ -2,6 +2,8 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Lmkd.Configuration;
 using Lmkd.Daemon;
+using Lmkd.Hooks;
+using Lmkd.Notify;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -23,6 +25,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
     private LmkdOptions _options = source.Initial;
     private Scope? _scope;
     private MonitorLoop? _loop;
+    private KillPublisher? _publisher;
+    private PostKillHook? _hook;
     private MetricServer? _server;
     private PosixSignalRegistration? _sighup;
 
@@ -52,6 +56,9 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         }
         _loop = new MonitorLoop(_options, _scope, _notifier, _metrics, log);
         _loop.Stopped += OnLoopStopped;
+        _publisher = new KillPublisher(_options.Notify, KillPublisher.SystemBusAddress(), _metrics, log);
+        _hook = new PostKillHook(_options.Hooks, _metrics, log);
+        _loop.KillFinished += OnKillFinished;
         _loop.Start();
         log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; monitor thread {ThreadPriority}; missing capabilities: {MissingCapabilities}",
             self.OomScoreAdj, self.MemoryLock, _loop.ThreadPriority, self.MissingCapabilities);
@@ -114,11 +121,20 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
                 LogSetup.Level.MinimumLevel = level;
             _options = next;
             _loop?.Reload(next);
+            _publisher?.Update(next.Notify);
+            _hook?.Update(next.Hooks);
         }
         finally
         {
             _notifier.Ready("reloaded");
         }
+    }
+
+    /// <summary>On the monitor thread, after the kill event is logged: both hand-overs return at once.</summary>
+    private void OnKillFinished(FinishedKill kill)
+    {
+        _publisher?.TryPublish(kill);
+        _hook?.TryRun(kill);
     }
 
     private void OnLoopStopped()
@@ -144,6 +160,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
     public void Dispose()
     {
         _loop?.Dispose();
+        _publisher?.Dispose();
+        _hook?.Dispose();
         _scope?.Dispose();
         _server?.Dispose();
     }

@@ -27,11 +27,23 @@ public sealed class LmkdMetrics
         _candidates, _ownRss, _locked, _loopAge, _buildInfo, _lastDecisionReason;
     private readonly Histogram _decisionToSignal, _signalToReap, _signalToExit, _scanDuration;
     private readonly Counter.Child _eventsMedium, _eventsCritical;
+    private readonly Counter _notifyPublished, _notifyDropped, _notifyErrors, _hookRuns, _hookSkipped;
+    private readonly Gauge _busConnected;
+    private readonly Histogram _hookDuration;
     /// <summary>The watched scope's PSI file, read at scrape time (not by the monitor thread).</summary>
     private volatile string? _pressureFile;
 
     /// <summary>Why a decided kill was not carried out; every value is exported from the start at 0.</summary>
     public static readonly string[] SkipReasons = ["no_victim", "protected", "vanished", "identity_changed", "dry_run", "open_failed", "signal_failed"];
+
+    /// <summary>The D-Bus signals: kill (org.lmkd.Lmkd1.ProcessKilled) and desktop (net.nuetzlich.SystemNotifications.Notify).</summary>
+    public static readonly string[] NotificationSignals = ["kill", "desktop"];
+    /// <summary>Why a notification was not sent: the queue was full (bus slow or gone), or the desktop rate limit.</summary>
+    public static readonly string[] NotificationDropReasons = ["queue_full", "rate_limited"];
+    /// <summary>What failed on the bus: connecting, or a send the bus did not acknowledge in time.</summary>
+    public static readonly string[] NotificationErrorOps = ["connect", "send"];
+    /// <summary>How a post-kill hook ended.</summary>
+    public static readonly string[] HookResults = ["ok", "failed", "timeout", "not_started"];
 
     public LmkdMetrics()
     {
@@ -88,6 +100,31 @@ public sealed class LmkdMetrics
         _ownRss = f.CreateGauge("lmkd_resident_memory_bytes", "Lmkd's own resident memory.");
         _locked = f.CreateGauge("lmkd_memory_locked", "1 when Lmkd's memory is locked (mlockall took effect), else 0.");
         _loopAge = f.CreateGauge("lmkd_loop_last_iteration_age_seconds", "Seconds since the monitor loop last went round: grows when the loop is stuck.");
+
+        _notifyPublished = f.CreateCounter("lmkd_notifications_published_total",
+            "D-Bus signals the system bus acknowledged, by signal: kill (org.lmkd.Lmkd1.ProcessKilled), desktop (net.nuetzlich.SystemNotifications.Notify).",
+            new CounterConfiguration { LabelNames = ["signal"] });
+        _notifyDropped = f.CreateCounter("lmkd_notifications_dropped_total",
+            "Kill notifications not sent, by why: queue_full (the bus was slow or gone for longer than the queue holds), rate_limited (desktop notifications over Lmkd:Notify:DesktopBurst).",
+            new CounterConfiguration { LabelNames = ["why"] });
+        _notifyErrors = f.CreateCounter("lmkd_notifications_errors_total",
+            "D-Bus failures, by op: connect (bus absent or not answering), send (a signal not acknowledged in time, or the bus went away).",
+            new CounterConfiguration { LabelNames = ["op"] });
+        _busConnected = f.CreateGauge("lmkd_notifications_bus_connected", "1 while Lmkd holds a connection to the D-Bus system bus for kill notifications.");
+        _hookRuns = f.CreateCounter("lmkd_post_kill_hook_runs_total",
+            "Post-kill hook runs by result: ok (exit 0), failed (another exit status or a signal), timeout (killed after Lmkd:Hooks:PostKillTimeoutMs), not_started.",
+            new CounterConfiguration { LabelNames = ["result"] });
+        _hookSkipped = f.CreateCounter("lmkd_post_kill_hook_skipped_total", "Kills whose post-kill hook was not run because the previous one was still running.");
+        _hookDuration = f.CreateHistogram("lmkd_post_kill_hook_duration_seconds", "From starting the post-kill hook to its exit (or to its kill at the timeout).",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.005, 2.5, 12) });
+        foreach (var signal in NotificationSignals)
+            _notifyPublished.WithLabels(signal);
+        foreach (var why in NotificationDropReasons)
+            _notifyDropped.WithLabels(why);
+        foreach (var op in NotificationErrorOps)
+            _notifyErrors.WithLabels(op);
+        foreach (var result in HookResults)
+            _hookRuns.WithLabels(result);
 
         _eventsMedium = _psiEvents.WithLabels("medium");
         _eventsCritical = _psiEvents.WithLabels("critical");
@@ -207,6 +244,18 @@ public sealed class LmkdMetrics
             default: KillSkipped("signal_failed"); break;
         }
     }
+
+    public void NotificationPublished(string signal) => _notifyPublished.WithLabels(signal).Inc();
+    public void NotificationDropped(string why) => _notifyDropped.WithLabels(why).Inc();
+    public void NotificationError(string op) => _notifyErrors.WithLabels(op).Inc();
+    public void BusConnected(bool connected) => _busConnected.Set(connected ? 1 : 0);
+    public void HookRan(string result, TimeSpan duration)
+    {
+        _hookRuns.WithLabels(result).Inc();
+        if (result != "not_started")
+            _hookDuration.Observe(duration.TotalSeconds);
+    }
+    public void HookSkipped() => _hookSkipped.Inc();
 
     public static readonly string[] AdjBands = ["900_cached", "800_service_b", "700_previous", "500_service", "200_perceptible", "100_visible", "0_foreground", "negative_system"];
 

@@ -79,6 +79,50 @@ public sealed class OptionsLoaderTests
         yield return ("Kill:", x => x.Kill, o.Kill);
         yield return ("SelfProtection:", x => x.SelfProtection, o.SelfProtection);
         yield return ("Metrics:", x => x.Metrics, o.Metrics);
+        yield return ("Notify:", x => x.Notify, o.Notify);
+        yield return ("Hooks:", x => x.Hooks, o.Hooks);
+    }
+
+    /// <summary>Every option's key, from the options classes themselves (a list of values or of levels is one key).</summary>
+    private static IEnumerable<string> OptionKeys(object section, string prefix)
+    {
+        foreach (var p in section.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+        {
+            var t = p.PropertyType;
+            if (t.IsPrimitive || t == typeof(string) || t.IsEnum || t.IsGenericType)
+                yield return prefix + p.Name;
+            else
+                foreach (var k in OptionKeys(p.GetValue(section)!, prefix + p.Name + ":"))
+                    yield return k;
+        }
+    }
+
+    [Fact]
+    public void Every_option_is_in_the_shipped_appsettings_json_and_in_the_readme_table()
+    {
+        var keys = OptionKeys(new LmkdOptions(), "").ToList();
+        Assert.Contains("Notify:DesktopIntervalMs", keys);
+        Assert.Contains("Hooks:PostKillArgs", keys);
+
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "appsettings.json")));
+        foreach (var key in keys)
+        {
+            var e = json.RootElement.GetProperty("Lmkd");
+            foreach (var part in key.Split(':'))
+                Assert.True(e.TryGetProperty(part, out e), $"appsettings.json lacks Lmkd:{key}");
+        }
+
+        // The README's option table: "| `Scope:MinFreePct`, `LowFreePct`, ... |": later names share the first one's section.
+        var documented = new HashSet<string>();
+        foreach (var line in File.ReadAllLines(Service.SystemdUnitTests.RepoFile("README.md")).Where(l => l.StartsWith("| `", StringComparison.Ordinal)))
+        {
+            var names = System.Text.RegularExpressions.Regex.Matches(line.Split('|')[1], "`([^`]+)`").Select(m => m.Groups[1].Value).ToList();
+            string section = names[0].Contains(':') ? names[0][..(names[0].LastIndexOf(':') + 1)] : "";
+            foreach (var n in names)
+                documented.Add(n.Contains(':') ? n : section + n);
+        }
+        var undocumented = keys.Where(k => !documented.Contains(k)).ToList();
+        Assert.True(undocumented.Count == 0, "the README's option table lacks: " + string.Join(", ", undocumented));
     }
 
     [Theory]
@@ -99,11 +143,26 @@ public sealed class OptionsLoaderTests
     [InlineData("--Lmkd:Headroom:HorizonMs=10", "Lmkd:Headroom:HorizonMs")]
     [InlineData("--Lmkd:Headroom:Levels:0:HeadroomPct=0", "Lmkd:Headroom:Levels:0:HeadroomPct")]
     [InlineData("--Lmkd:Headroom:Levels:0:MinScoreAdj=1001", "Lmkd:Headroom:Levels:0:MinScoreAdj")]
+    [InlineData("--Lmkd:Notify:DesktopBurst=0", "Lmkd:Notify:DesktopBurst")]
+    [InlineData("--Lmkd:Notify:DesktopIntervalMs=10", "Lmkd:Notify:DesktopIntervalMs")]
+    [InlineData("--Lmkd:Hooks:PostKill=notify-admin --now", "Lmkd:Hooks:PostKill")]
+    [InlineData("--Lmkd:Hooks:PostKill=/nonexistent/hook", "Lmkd:Hooks:PostKill")]
+    [InlineData("--Lmkd:Hooks:PostKillArgs:0=-x", "Lmkd:Hooks:PostKillArgs")]
+    [InlineData("--Lmkd:Hooks:PostKillTimeoutMs=50", "Lmkd:Hooks:PostKillTimeoutMs")]
     public void An_invalid_value_is_refused_with_its_full_key(string setting, string key)
     {
         var o = Load(out var errors, setting);
         Assert.Null(o);
         Assert.Contains(errors, e => e.Key == key);
+    }
+
+    [Fact]
+    public void A_post_kill_hook_is_a_program_and_a_list_of_arguments()
+    {
+        var o = Load(out var errors, "--Lmkd:Hooks:PostKill=/bin/sh", "--Lmkd:Hooks:PostKillArgs:0=-c", "--Lmkd:Hooks:PostKillArgs:1=logger \"$LMKD_COMM\"");
+        Assert.Empty(errors);
+        Assert.Equal("/bin/sh", o!.Hooks.PostKill);
+        Assert.Equal(["-c", "logger \"$LMKD_COMM\""], o.Hooks.PostKillArgs);
     }
 
     [Fact]

@@ -21,6 +21,16 @@ public static class LmkdProcess
         return psi;
     }
 
-    public static DaemonChild Start(IEnumerable<string> args, IDictionary<string, string>? environment = null) =>
-        DaemonChild.Start(StartInfo([.. args]), environment);
+    /// <summary>
+    /// Tests never talk to the machine's own system bus (a developer's desktop would show their kills):
+    /// unless the test names a bus, DBUS_SYSTEM_BUS_ADDRESS points where there is none.
+    /// </summary>
+    public const string NoBus = "unix:path=/nonexistent/lmkd-tests/system_bus_socket";
+
+    public static DaemonChild Start(IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    {
+        var env = new Dictionary<string, string>(environment ?? new Dictionary<string, string>());
+        env.TryAdd("DBUS_SYSTEM_BUS_ADDRESS", NoBus);
+        return DaemonChild.Start(StartInfo([.. args]), env);
+    }
 }

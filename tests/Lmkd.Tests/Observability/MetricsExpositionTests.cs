@@ -39,6 +39,13 @@ public class MetricsExpositionTests
         ["lmkd_resident_memory_bytes"] = "gauge",
         ["lmkd_memory_locked"] = "gauge",
         ["lmkd_loop_last_iteration_age_seconds"] = "gauge",
+        ["lmkd_notifications_published_total"] = "counter",
+        ["lmkd_notifications_dropped_total"] = "counter",
+        ["lmkd_notifications_errors_total"] = "counter",
+        ["lmkd_notifications_bus_connected"] = "gauge",
+        ["lmkd_post_kill_hook_runs_total"] = "counter",
+        ["lmkd_post_kill_hook_skipped_total"] = "counter",
+        ["lmkd_post_kill_hook_duration_seconds"] = "histogram",
     };
 
     private static readonly ProcessInfo Victim = new()
@@ -104,6 +111,14 @@ public class MetricsExpositionTests
         foreach (var why in LmkdMetrics.SkipReasons)
             Assert.Contains($"lmkd_kills_skipped_total{{why=\"{why}\"}} 0", text);
         Assert.Contains("lmkd_psi_average_percent{kind=\"full\",window=\"300s\"} 0", text);
+        foreach (var signal in LmkdMetrics.NotificationSignals)
+            Assert.Contains($"lmkd_notifications_published_total{{signal=\"{signal}\"}} 0", text);
+        foreach (var why in LmkdMetrics.NotificationDropReasons)
+            Assert.Contains($"lmkd_notifications_dropped_total{{why=\"{why}\"}} 0", text);
+        foreach (var op in LmkdMetrics.NotificationErrorOps)
+            Assert.Contains($"lmkd_notifications_errors_total{{op=\"{op}\"}} 0", text);
+        foreach (var result in LmkdMetrics.HookResults)
+            Assert.Contains($"lmkd_post_kill_hook_runs_total{{result=\"{result}\"}} 0", text);
         Assert.DoesNotContain("reason=\"NONE\"", text);
     }
 
@@ -186,6 +201,20 @@ public class MetricsExpositionTests
         Assert.InRange(Value("lmkd_loop_last_iteration_age_seconds"), 2.9, 60);
         Assert.True(Value("lmkd_resident_memory_bytes") > 1 << 20);
         Assert.Contains(samples, l => l.StartsWith("lmkd_build_info{version=", StringComparison.Ordinal) && l.Contains("kernel=\"" + File.ReadAllText("/proc/sys/kernel/osrelease").Trim() + "\""));
+    }
+
+    /// <summary>deploy/prometheus/README.md's table of series names every family /metrics serves, and nothing else.</summary>
+    [Fact]
+    public void The_series_table_of_the_prometheus_readme_is_what_is_exported()
+    {
+        var readme = File.ReadAllText(ObservabilityFiles.Deploy("prometheus", "README.md"));
+        int start = readme.IndexOf("## The series", StringComparison.Ordinal);
+        Assert.True(start >= 0, "no '## The series' section");
+        int end = readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
+        var documented = ObservabilityFiles.MetricNamesIn(readme[start..(end < 0 ? readme.Length : end)]).ToHashSet();
+        var exported = ObservabilityFiles.Families(ObservabilityFiles.Expose(Driven())).Keys.ToHashSet();
+        Assert.Empty(exported.Except(documented));
+        Assert.Empty(documented.Except(exported));
     }
 
     [ToolFact(Tools.Promtool)]

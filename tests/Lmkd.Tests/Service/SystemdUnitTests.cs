@@ -75,7 +75,8 @@ public sealed partial class SystemdUnitTests
     [ToolFact(Tools.SystemdAnalyze)]
     public void The_syscall_filter_allows_the_kill_path_by_name_and_denies_none_of_it()
     {
-        string[] killPath = ["pidfd_open", "pidfd_send_signal", "process_mrelease", "mlockall", "sched_setscheduler"];
+        // The kill path, then what self-protection and the hook thread need (capset: emptying its inheritable set).
+        string[] killPath = ["pidfd_open", "pidfd_send_signal", "process_mrelease", "mlockall", "sched_setscheduler", "capset"];
         var lines = UnitText.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("SystemCallFilter=", StringComparison.Ordinal)).ToList();
         var allowed = lines.Where(l => !l.StartsWith("SystemCallFilter=~", StringComparison.Ordinal))
             .SelectMany(l => l["SystemCallFilter=".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToHashSet();

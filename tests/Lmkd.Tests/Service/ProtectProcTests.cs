@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Lmkd.Cli;
+using Lmkd.Tests.EndToEnd;
+
+namespace Lmkd.Tests.Service;
+
+/// <summary>
+/// The unit's ProtectProc=ptraceable mounts /proc with hidepid=ptraceable. It must hide nothing
+/// from Lmkd, a non-root user with CAP_SYS_PTRACE, and it hides other users' processes from the
+/// post-kill hook (the same user, no capabilities). Checked on such a /proc, mounted in a private
+/// mount namespace, with the real `lmkd candidates`.
+/// </summary>
+[Collection(RealKernelCollection.Name)]
+public sealed class ProtectProcTests
+{
+    [PrivilegedFact(Tools.Setpriv)]
+    public void On_a_hidepid_ptraceable_proc_Lmkd_sees_every_process_and_a_process_without_capabilities_only_its_own_user_s()
+    {
+        var dir = Directory.CreateTempSubdirectory("lmkd-hidepid-").FullName;
+        try
+        {
+            var asRoot = Pids(Candidates(LmkdCommand("/proc")));
+            string lmkdAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace -- {LmkdCommand(dir)}";
+            string hookAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups -- {LmkdCommand(dir)}";
+            var (unit, hook) = (Candidates($"unshare --mount --propagation private sh -c {SelfCommand.Quote($"mount -t proc -o hidepid=ptraceable proc {dir} && {lmkdAsUnit}")}"),
+                Candidates($"unshare --mount --propagation private sh -c {SelfCommand.Quote($"mount -t proc -o hidepid=ptraceable proc {dir} && {hookAsUnit}")}"));
+
+            // Every process root saw that still runs, the unit's Lmkd saw too.
+            var seenByLmkd = Pids(unit);
+            var missing = asRoot.Keys.Where(pid => Directory.Exists($"/proc/{pid}") && !seenByLmkd.ContainsKey(pid)).ToList();
+            Assert.True(asRoot.Count > 10, $"only {asRoot.Count} processes seen as root");
+            Assert.True(missing.Count == 0, $"hidden from Lmkd: {string.Join(", ", missing.Take(20))}");
+            // Without capabilities: only the user's own processes (the candidates command itself, and any other of uid 65534).
+            var seen = Pids(hook);
+            Assert.NotEmpty(seen);
+            Assert.All(seen.Values, uid => Assert.Equal(65534u, uid));
+        }
+        finally
+        {
+            Directory.Delete(dir);
+        }
+    }
+
+    private static string LmkdCommand(string procRoot) => $"{Workload.LmkdCommand()} candidates --json --Lmkd:ProcRoot={procRoot}";
+
+    /// <summary>pid to uid of every process `lmkd candidates` listed, eligible or excluded.</summary>
+    private static Dictionary<int, uint> Pids(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("candidates").EnumerateArray().ToDictionary(c => c.GetProperty("pid").GetInt32(), c => c.GetProperty("uid").GetUInt32());
+    }
+
+    private static string Candidates(string shellCommand)
+    {
+        var psi = new ProcessStartInfo("/bin/sh", ["-c", shellCommand]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // LMKD_* would be configuration to lmkd; the test's own (LMKD_BINARY, LMKD_REQUIRE_PRIVILEGED) are not.
+        foreach (var name in psi.Environment.Keys.Where(k => k.StartsWith("LMKD_", StringComparison.Ordinal)).ToList())
+            psi.Environment.Remove(name);
+        psi.Environment["HOME"] = "/nonexistent";
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000), "lmkd candidates did not finish");
+        Assert.True(p.ExitCode == 0, $"{shellCommand}: exit {p.ExitCode}\n{stderr.Result}");
+        return stdout;
+    }
+}
