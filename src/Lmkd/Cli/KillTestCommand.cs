@@ -107,7 +107,7 @@ public static class KillTestCommand
             // .NET reports death by signal N as exit code 128 + N.
             int exitSignal = exitCode > 128 ? exitCode - 128 : 0;
             string? fallback = r.FallbackReason is { } fr ? $"REAP_KILL refused: {fr}"
-                : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {KillResult.ErrnoName(probeErrno)})"
+                : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {Errno.Name(probeErrno)})"
                 : null;
 
             var report = new Report(release, probeErrno, probed, forced, r, fallback, died, exitCode, exitSignal, -1, -1);
@@ -164,7 +164,7 @@ public static class KillTestCommand
         KillResult r = new Killer(kernel, mode, ReadStartTime).Kill(victim, dryRun: false, timeoutMs);
         long after = MemAvailableKb();
         string? fallback = r.FallbackReason is { } fr ? $"REAP_KILL refused: {fr}"
-            : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {KillResult.ErrnoName(probeErrno)})"
+            : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {Errno.Name(probeErrno)})"
             : null;
         var report = new Report(release, probeErrno, probed, forced, r, fallback, r.Exited, -1, 0, before, after);
         if (json)
@@ -310,14 +310,14 @@ public static class KillTestCommand
         KillResult k = r.Kill;
         var c = CultureInfo.InvariantCulture;
         o.WriteLine($"kernel:          {r.Kernel}");
-        o.WriteLine($"reap-kill probe: process_mrelease(-1, REAP_KILL) -> {KillResult.ErrnoName(r.ProbeErrno)} => {r.Probed}");
+        o.WriteLine($"reap-kill probe: process_mrelease(-1, REAP_KILL) -> {Errno.Name(r.ProbeErrno)} => {r.Probed}");
         if (r.Forced is { } f)
             o.WriteLine($"mode forced:     {f}");
         o.WriteLine(string.Create(c, $"child:           pid {k.Victim.Pid} ({k.Victim.Comm}), rss {k.VictimRssBytes / 1048576.0:F1} MiB, swap {k.VictimSwapBytes / 1048576.0:F1} MiB"));
         o.WriteLine($"outcome:         {k.Outcome}");
         o.WriteLine($"mode used:       {k.ModeUsed}{(r.Fallback is null ? "" : $" (fallback: {r.Fallback})")}");
-        o.WriteLine($"signal:          {KillResult.ErrnoName(k.SignalErrno)}");
-        o.WriteLine($"reap:            {KillResult.ErrnoName(k.ReapErrno)}{(k.ReapErrno == Native.ESRCH ? " (victim already past exit_mm)" : "")}");
+        o.WriteLine($"signal:          {Errno.Name(k.SignalErrno)}");
+        o.WriteLine($"reap:            {Errno.Name(k.ReapErrno)}{(k.ReapErrno == Native.ESRCH ? " (victim already past exit_mm)" : "")}");
         o.WriteLine(string.Create(c, $"time to signal:  {Ms(k.TimeToSignal)} ms"));
         o.WriteLine(string.Create(c, $"time to reap:    {Ms(k.TimeToReap)} ms"));
         o.WriteLine(string.Create(c, $"time to exit:    {Ms(k.TimeToExit)} ms{(k.TimedOut ? " (timed out)" : k.Exited ? "" : " (not seen)")}"));
@@ -339,15 +339,15 @@ public static class KillTestCommand
             w.WriteStartObject();
             w.WriteString("kernel", r.Kernel);
             w.WriteNumber("probeErrno", r.ProbeErrno);
-            w.WriteString("probeErrnoName", KillResult.ErrnoName(r.ProbeErrno));
+            w.WriteString("probeErrnoName", Errno.Name(r.ProbeErrno));
             w.WriteString("probedMode", r.Probed.ToString());
             if (r.Forced is { } f) w.WriteString("forcedMode", f.ToString()); else w.WriteNull("forcedMode");
             w.WriteString("modeUsed", k.ModeUsed.ToString());
             if (r.Fallback is { } fb) w.WriteString("fallbackReason", fb); else w.WriteNull("fallbackReason");
             w.WriteNumber("pid", k.Victim.Pid);
             w.WriteString("outcome", k.Outcome.ToString());
-            w.WriteString("signalErrno", KillResult.ErrnoName(k.SignalErrno));
-            w.WriteString("reapErrno", KillResult.ErrnoName(k.ReapErrno));
+            w.WriteString("signalErrno", Errno.Name(k.SignalErrno));
+            w.WriteString("reapErrno", Errno.Name(k.ReapErrno));
             w.WriteNumber("timeToSignalMs", Ms(k.TimeToSignal));
             w.WriteNumber("timeToReapMs", Ms(k.TimeToReap));
             w.WriteNumber("timeToExitMs", Ms(k.TimeToExit));

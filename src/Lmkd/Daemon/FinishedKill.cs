@@ -1,6 +1,7 @@
 using Lmkd.Configuration;
 using Lmkd.Killing;
 using Lmkd.Policies;
+using Lmkd.Linux;
 
 namespace Lmkd.Daemon;
 
@@ -63,7 +64,7 @@ public sealed record FinishedKill
         {
             KillResult.NotAttempted => "none",
             0 => "ok",
-            var errno => KillResult.ErrnoName(errno),
+            var errno => Errno.Name(errno),
         },
         Scope = scopeCgroup ?? "",
         Time = DateTimeOffset.UtcNow,

@@ -97,7 +97,7 @@ public sealed class MonitorLoop : IDisposable
         KillModes.TryParse(options.Kill.Mode, out var forced);
         ReapMode = forced ?? probed;
         _log.LogInformation("Kill mode {ReapMode} (probe process_mrelease(-1, REAP_KILL) gave {ProbeErrno}: {Probed}{Forced})",
-            KillModes.Name(ReapMode), KillResult.ErrnoName(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
+            KillModes.Name(ReapMode), Errno.Name(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
         _killer = new Killer(kernel, ReapMode, _scanner.ReadStartTime);
         _reaper = new ReaperThread(_killer);
         _metrics.SetReapMode(ReapMode, probed, options.Metrics.ExpectReapKill);
@@ -217,7 +217,7 @@ public sealed class MonitorLoop : IDisposable
                 if (now - _lastPollErrorLogMs >= 10_000)
                 {
                     _lastPollErrorLogMs = now;
-                    _log.LogError("Waiting on {PressureFile} failed (errno {Errno}); retrying", _scope.PressureFile, KillResult.ErrnoName(r.Errno));
+                    _log.LogError("Waiting on {PressureFile} failed (errno {Errno}); retrying", _scope.PressureFile, Errno.Name(r.Errno));
                 }
                 Thread.Sleep(100);
                 continue;
@@ -407,7 +407,7 @@ public sealed class MonitorLoop : IDisposable
                 kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
                 v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, KillReasons.Name(kill.Decision.Reason), kill.Decision.MinScoreAdj,
                 kill.Psi.SomeAvg10, kill.Psi.FullAvg10, KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
-                r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno),
+                r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : Errno.Name(r.ReapErrno),
                 kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
                 r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,
                 kill.EventToSignal(r).TotalMilliseconds, r.TimedOut ? " (timed out waiting for exit)" : "");
@@ -416,7 +416,7 @@ public sealed class MonitorLoop : IDisposable
         else
         {
             _log.LogWarning("Kill {KillId} not done: pid {Pid} ({Comm}) {Outcome} (errno {Errno}); reason {Reason}",
-                kill.Id, v.Pid, v.Comm, r.Outcome, KillResult.ErrnoName(r.SignalErrno), KillReasons.Name(kill.Decision.Reason));
+                kill.Id, v.Pid, v.Comm, r.Outcome, Errno.Name(r.SignalErrno), KillReasons.Name(kill.Decision.Reason));
         }
         _candidates.RequestRefresh(); // the victim is gone; others may have grown
         // Keep watching closely right after a kill: lmkd polls fast until pressure subsides.

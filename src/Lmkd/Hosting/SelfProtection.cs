@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Lmkd.Configuration;
+using Lmkd.Linux;
 
 namespace Lmkd.Hosting;
 
@@ -52,7 +53,7 @@ public static partial class SelfProtection
             if (MLockAll(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
                 mlock = "locked (MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)";
             else
-                mlock = $"failed ({Killing.KillResult.ErrnoName(Marshal.GetLastPInvokeError())})";
+                mlock = $"failed ({Linux.Errno.Name(Marshal.GetLastPInvokeError())})";
         }
 
         return new Report(adj, mlock, DescribeMissingCapabilities(procRoot));
@@ -71,7 +72,7 @@ public static partial class SelfProtection
         // pid 0 means the calling thread for sched_setscheduler.
         return SchedSetScheduler(0, SCHED_FIFO, ref param) == 0
             ? $"SCHED_FIFO {priority}"
-            : $"SCHED_FIFO {priority} refused ({Killing.KillResult.ErrnoName(Marshal.GetLastPInvokeError())}): SCHED_OTHER nice {ThreadNice()}";
+            : $"SCHED_FIFO {priority} refused ({Linux.Errno.Name(Marshal.GetLastPInvokeError())}): SCHED_OTHER nice {ThreadNice()}";
     }
 
     /// <summary>The calling thread's nice value (Linux keeps one per thread), or "?".</summary>

@@ -54,26 +54,4 @@ public sealed record KillResult
     public long VictimRssBytes { get; init; }
     public long VictimSwapBytes { get; init; }
 
-    /// <summary>Symbolic errno for logs and metric labels; "OK" for 0 and "NONE" for not attempted.</summary>
-    public static string ErrnoName(int errno) => errno switch
-    {
-        0 => "OK",
-        NotAttempted => "NONE",
-        Native.EPERM => "EPERM",
-        Native.ENOENT => "ENOENT",
-        Native.ESRCH => "ESRCH",
-        Native.EINTR => "EINTR",
-        Native.EBADF => "EBADF",
-        Native.EAGAIN => "EAGAIN",
-        Native.ENOMEM => "ENOMEM",
-        Native.EACCES => "EACCES",
-        Native.EFAULT => "EFAULT",
-        Native.EBUSY => "EBUSY",
-        Native.ENODEV => "ENODEV",
-        Native.EINVAL => "EINVAL",
-        Native.EMFILE => "EMFILE",
-        Native.ENOSYS => "ENOSYS",
-        Native.EOPNOTSUPP => "EOPNOTSUPP",
-        _ => "E" + errno.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
 }

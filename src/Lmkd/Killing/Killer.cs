@@ -118,7 +118,7 @@ public sealed class Killer
                 // signal must still go. The plain two-step way does what REAP_KILL could not.
                 r.ModeUsed = ReapMode.KillThenReap;
                 r.FallbackErrno = rk.Errno;
-                r.FallbackReason = KillResult.ErrnoName(rk.Errno);
+                r.FallbackReason = Errno.Name(rk.Errno);
                 signalAt = _time.GetTimestamp();
                 SignalThenMaybeReap(pidfd, reap: true, ref r, signalAt);
                 return;

@@ -5,6 +5,7 @@ using Lmkd.Killing;
 using Lmkd.Policies;
 using Lmkd.Pressure;
 using Prometheus;
+using Lmkd.Linux;
 
 namespace Lmkd.Daemon;
 
@@ -233,9 +234,9 @@ public sealed class LmkdMetrics
                 if (r.Exited)
                     _signalToExit.Observe(r.TimeToExit.TotalSeconds);
                 if (r.FallbackErrno != 0)
-                    _mrelease.WithLabels(KillModes.Name(ReapMode.ReapKill), KillResult.ErrnoName(r.FallbackErrno)).Inc();
+                    _mrelease.WithLabels(KillModes.Name(ReapMode.ReapKill), Errno.Name(r.FallbackErrno)).Inc();
                 if (r.ReapErrno != KillResult.NotAttempted)
-                    _mrelease.WithLabels(KillModes.Name(r.ModeUsed), r.ReapErrno == 0 ? "ok" : KillResult.ErrnoName(r.ReapErrno)).Inc();
+                    _mrelease.WithLabels(KillModes.Name(r.ModeUsed), r.ReapErrno == 0 ? "ok" : Errno.Name(r.ReapErrno)).Inc();
                 break;
             case KillOutcome.DryRun: KillSkipped("dry_run"); break;
             case KillOutcome.Vanished: KillSkipped("vanished"); break;

@@ -155,7 +155,7 @@ public class KillerTests
 
         Assert.Equal(KillOutcome.OpenFailed, r.Outcome);
         Assert.Equal(EMFILE, r.OpenErrno);
-        Assert.Equal("EMFILE", KillResult.ErrnoName(r.OpenErrno));
+        Assert.Equal("EMFILE", Errno.Name(r.OpenErrno));
     }
 
     [Theory]
@@ -249,11 +249,11 @@ public class KillerTests
     [Fact]
     public void Errno_names()
     {
-        Assert.Equal("OK", KillResult.ErrnoName(0));
-        Assert.Equal("NONE", KillResult.ErrnoName(KillResult.NotAttempted));
-        Assert.Equal("ESRCH", KillResult.ErrnoName(ESRCH));
-        Assert.Equal("EBUSY", KillResult.ErrnoName(EBUSY));
-        Assert.Equal("E200", KillResult.ErrnoName(200));
+        Assert.Equal("OK", Errno.Name(0));
+        Assert.Equal("NONE", Errno.Name(KillResult.NotAttempted));
+        Assert.Equal("ESRCH", Errno.Name(ESRCH));
+        Assert.Equal("EBUSY", Errno.Name(EBUSY));
+        Assert.Equal("E200", Errno.Name(200));
     }
 
     /// <summary>Each GetTimestamp call advances by a fixed step, so durations are exact.</summary>
