@@ -24,8 +24,8 @@ public class DecisionToSignalBenchmarks
     private ProcessScanner _scanner = null!;
     private Func<string, bool> _inScope = null!;
     private IReadOnlyList<ProcessInfo> _warmMachine = null!, _warmCgroup = null!;
-    private readonly List<int> _pidsNow = new(4096);
-    private Scope _scopeLister = null!;
+    private Scope _scopeLister = null!, _machine = null!;
+    private VictimChooser _machineChooser = null!, _cgroupChooser = null!;
     private readonly RankingRules _rules = RankingRules.None;
     private readonly int _self = Environment.ProcessId;
 
@@ -48,6 +48,12 @@ public class DecisionToSignalBenchmarks
         _warmMachine = all.ToArray();
         _warmCgroup = _scanner.Scan(_inScope).ToArray();
         _scopeLister = Scope.Open(new Lmkd.Configuration.LmkdOptions { Scope = new Lmkd.Configuration.ScopeOptions { Cgroup = rel } });
+        _machine = Scope.Open(new Lmkd.Configuration.LmkdOptions());
+        // The list the daemon's scanner thread would hold, fresh: the chooser trusts it (no scan at the kill).
+        _machineChooser = new VictimChooser(new ScopeProcessSource(_scanner, _machine),
+            () => new CandidateCache.Snapshot(_warmMachine, Environment.TickCount64, TimeSpan.Zero), _self) { Rules = _rules };
+        _cgroupChooser = new VictimChooser(new ScopeProcessSource(_scanner, _scopeLister),
+            () => new CandidateCache.Snapshot(_warmCgroup, Environment.TickCount64, TimeSpan.Zero), _self) { Rules = _rules };
         Console.WriteLine($"// /proc lists {counts.Entries} processes, {IdleProcesses.CountLiveProcesses()} live ({_idle.Started} idle sleeps added); {all.Count} are kill candidates; {_scanner.Scan(_inScope).Count} in {rel}");
     }
 
@@ -55,6 +61,7 @@ public class DecisionToSignalBenchmarks
     public void Cleanup()
     {
         _scopeLister.Dispose();
+        _machine.Dispose();
         _scope.Dispose(); // the idle processes are shared by every case: Program ends them
     }
 
@@ -70,21 +77,11 @@ public class DecisionToSignalBenchmarks
     [Benchmark(Description = "Naive scan+Pick+identity check (cgroup scope, 3 of ~2,000)")]
     public bool NaiveCgroup() => IdentityHolds(VictimRanking.Pick(NaiveScanner.Scan(_inScope), 0, _rules, _self), NaiveScanner.ReadStartTime);
 
-    [Benchmark(Description = "Daemon's path: list pids, add newcomers to the warm list, Freshen, identity check (machine)")]
-    public bool WarmMachine()
-    {
-        _scanner.ListPids(_pidsNow);
-        var current = CandidateCache.WithNewcomers(_warmMachine, _pidsNow, _scanner.Read, null);
-        return IdentityHolds(CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
-    }
+    [Benchmark(Description = "Daemon's path: VictimChooser (list pids, newcomers, sizes across the top bucket, top re-read), identity check (machine)")]
+    public bool WarmMachine() => IdentityHolds(_machineChooser.Choose(0, Environment.TickCount64).Victim, _scanner.ReadStartTime);
 
-    [Benchmark(Description = "Daemon's path: the cgroup's cgroup.procs, newcomers, Freshen, identity check (cgroup scope)")]
-    public bool WarmCgroup()
-    {
-        _scopeLister.ListPids(_scanner, _pidsNow);
-        var current = CandidateCache.WithNewcomers(_warmCgroup, _pidsNow, _scanner.Read, _inScope);
-        return IdentityHolds(CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _self), _scanner.ReadStartTime);
-    }
+    [Benchmark(Description = "Daemon's path: VictimChooser on the cgroup's cgroup.procs, identity check (cgroup scope)")]
+    public bool WarmCgroup() => IdentityHolds(_cgroupChooser.Choose(0, Environment.TickCount64).Victim, _scanner.ReadStartTime);
 
     [Benchmark(Description = "ProcessScanner.Scan only (machine)")]
     public int ScanOnlyMachine() => _scanner.Scan().Count;

@@ -3,8 +3,10 @@ namespace Lmkd.Policies;
 /// <summary>
 /// Recent samples of committed memory (what reclaim cannot give back) and the rate at which it grows:
 /// the rate at which headroom is being used up. A fixed ring of samples, so adding one allocates
-/// nothing. The fill rate is the steepest rise over a short and a long window: the short one sees an
-/// allocator that just started, the long one smooths the jitter of a busy machine.
+/// nothing. The fill rate is the rise over the last second, or faster: over the last 250 ms when the
+/// 250 ms before rose as fast (the lower of the two), so an allocator that keeps going is seen at
+/// its pace within half a second, while a burst that stops (a process starting: 13 MiB in 50 ms)
+/// counts only at its average over the second.
 /// </summary>
 public sealed class HeadroomTrend
 {
@@ -54,27 +56,32 @@ public sealed class HeadroomTrend
     {
         if (_count < 2)
             return 0;
-        long latestT = _times[Index(_count - 1)], latestH = _committed[Index(_count - 1)];
-        return Math.Max(0, Math.Max(RateOver(ShortWindowMs, latestT, latestH), RateOver(LongWindowMs, latestT, latestH)));
+        int latest = _count - 1;
+        long latestT = _times[Index(latest)];
+        long recent = RateBetween(Before(latest, ShortWindowMs), latest);
+        int mid = Before(latest, ShortWindowMs);
+        // The short window counts when the one before it rose at least as fast: a sustained fill.
+        long sustained = latestT - _times[Index(mid)] >= ShortWindowMs ? Math.Min(recent, RateBetween(Before(mid, ShortWindowMs), mid)) : 0;
+        return Math.Max(0, Math.Max(sustained, RateBetween(Before(latest, LongWindowMs), latest)));
     }
 
-    // The rise from the newest sample at least windowMs old (else the oldest one) to the latest.
-    private long RateOver(int windowMs, long latestT, long latestH)
+    // The newest sample at least windowMs older than sample `from` (else the oldest one); positions from the oldest.
+    private int Before(int from, int windowMs)
     {
-        int pick = 0; // position from the oldest
-        for (int i = _count - 2; i >= 0; i--)
-        {
-            if (latestT - _times[Index(i)] >= windowMs)
-            {
-                pick = i;
-                break;
-            }
-        }
-        long t = _times[Index(pick)], h = _committed[Index(pick)];
-        long span = latestT - t;
+        long t = _times[Index(from)];
+        for (int i = from - 1; i >= 0; i--)
+            if (t - _times[Index(i)] >= windowMs)
+                return i;
+        return 0;
+    }
+
+    // The rise from sample `from` to sample `to`, per second; 0 over too short a span.
+    private long RateBetween(int from, int to)
+    {
+        long span = _times[Index(to)] - _times[Index(from)];
         if (span < MinSpanMs)
             return 0;
-        return (latestH - h) * 1000 / span;
+        return (_committed[Index(to)] - _committed[Index(from)]) * 1000 / span;
     }
 
     // The ring position of the i-th sample counted from the oldest.

@@ -47,6 +47,8 @@ public readonly record struct MemorySnapshot
     /// </summary>
     public long CommittedKb { get; init; } = -1;
     public long AvailableKb { get; init; }
+    /// <summary>Memory in use in the scope: MemTotal - MemFree for the machine (page cache included), the cgroup's own usage.</summary>
+    public long UsedKb { get; init; }
     public long SwapTotalKb { get; init; }
     public long SwapFreeKb { get; init; }
     public long AnonKb { get; init; }        // active_anon + inactive_anon

@@ -28,15 +28,33 @@ public class HeadroomTrendTests
     }
 
     [Fact]
-    public void The_short_window_sees_an_allocator_that_just_started()
+    public void An_allocator_that_keeps_going_is_seen_at_its_pace_within_half_a_second()
     {
         var t = new HeadroomTrend();
         for (int ms = 0; ms <= 1000; ms += 50)
             t.Add(ms, 100_000);
-        // Then 5,000 kB in 250 ms: the long window averages it to ~5,000 kB/s, the short one says 20,000.
+        // 20,000 kB/s from 1,000 ms on. After 250 ms the second's average says 5,000 kB/s...
         for (int ms = 1050; ms <= 1250; ms += 50)
             t.Add(ms, 100_000 + (ms - 1000) * 20);
-        Assert.Equal(20_000, t.FillRateKbPerSec(1250));
+        Assert.Equal(5_000, t.FillRateKbPerSec(1250));
+        // ...after 500 ms two short windows agree: its pace.
+        for (int ms = 1300; ms <= 1500; ms += 50)
+            t.Add(ms, 100_000 + (ms - 1000) * 20);
+        Assert.Equal(20_000, t.FillRateKbPerSec(1500));
+    }
+
+    [Fact]
+    public void A_burst_that_stops_counts_at_its_average_over_the_second()
+    {
+        var t = new HeadroomTrend();
+        for (int ms = 0; ms <= 1000; ms += 10)
+            t.Add(ms, 100_000);
+        // A process starting: 13,000 kB in 50 ms, then nothing.
+        for (int ms = 1010; ms <= 1050; ms += 10)
+            t.Add(ms, 100_000 + (ms - 1000) * 260);
+        for (int ms = 1060; ms <= 1200; ms += 10)
+            t.Add(ms, 113_000);
+        Assert.Equal(13_000, t.FillRateKbPerSec(1200)); // not the 260,000 kB/s of its 50 ms
     }
 
     [Fact]

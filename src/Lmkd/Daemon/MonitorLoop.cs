@@ -11,27 +11,44 @@ using Microsoft.Extensions.Logging;
 namespace Lmkd.Daemon;
 
 /// <summary>
-/// The daemon's core: one dedicated thread that blocks in poll() on the PSI triggers (and an
-/// eventfd for stop, reload and kill completion), reads the memory state, asks the policy, and
-/// hands a chosen victim to the reaper thread. While a victim is dying, pressure events are counted,
-/// not acted on: one episode costs one kill.
+/// The daemon's core: one dedicated thread that blocks in poll() on the PSI triggers, the scope's
+/// memory events and an eventfd (stop, reload, kill done), reads the memory state, asks the policy,
+/// and hands a chosen victim to the reaper thread. While a victim is dying, pressure events are
+/// counted, not acted on: one episode costs one kill. <see cref="LoopPacer"/> decides when to
+/// evaluate and sleep, <see cref="VictimChooser"/> whom to kill.
+/// <para>
+/// It never goes silent: a failing read, a scan that throws, a reaper that throws or never comes
+/// back are counted, logged (rate-limited) and outlived. Only a loop that truly cannot watch (the
+/// memory state unreadable for longer than <see cref="BlindBoundMs"/>, or more stuck reapers than
+/// it has spares) stops pinging the watchdog, so that systemd restarts it.
+/// </para>
 /// </summary>
 public sealed class MonitorLoop : IDisposable
 {
+    /// <summary>Unreadable memory state for this long makes the loop blind: watchdog pings stop.</summary>
+    public const int BlindBoundMs = 10_000;
+    /// <summary>Reapers kept in reserve, created with the first (off the real-time thread): stuck ones are abandoned to them.</summary>
+    public const int SpareReapers = 2;
+    /// <summary>A fault is logged at most once per this, with the count since the last line.</summary>
+    private const int FaultLogEveryMs = 10_000;
+    /// <summary>What the kill gave back is read once more this long after the victim's exit (freed pages linger on per-CPU lists).</summary>
+    private const int GaveBackDelayMs = 1000;
+
     private readonly ILogger _log;
     private readonly Scope _scope;
     private readonly PsiMonitor _psi;
     private readonly ProcessScanner _scanner;
     private readonly CandidateCache _candidates;
-    private readonly List<int> _pidsNow = new(256);
-    /// <summary>While an episode lasts, the list is rescanned this often (off the monitor thread).</summary>
-    private const int CandidateRefreshMs = 500;
+    private readonly VictimChooser _chooser;
     private readonly Killer _killer;
-    private readonly ReaperThread _reaper;
+    private readonly ReaperThread[] _reapers;
+    private readonly IMemoryReader _reaperMemory;
+    private int _reaperIndex;
     private readonly EventFd _wake = new();
     private readonly ServiceNotifier _notifier;
     private readonly LmkdMetrics _metrics;
     private readonly KillPolicy _policy;
+    private readonly LoopPacer _pacer;
     private readonly int _selfPid = Environment.ProcessId;
     private Thread? _thread;
     private readonly ManualResetEventSlim _threadStarted = new();
@@ -39,32 +56,24 @@ public sealed class MonitorLoop : IDisposable
     private volatile bool _stopRequested;
     private volatile LmkdOptions? _pendingOptions;
     private volatile PendingKill? _completedKill;
+    // Faults on threads other than the monitor's, counted there and reported from the loop.
+    private long _scanFaults, _reaperFaults;
 
     private LmkdOptions _options;
-    private RankingRules _rules;
     private PendingKill? _inFlight;
+    private PendingKill? _awaitingGaveBack;
     private long _killSeq;
-    private long _pollUntilMs;
-    private int _pollIntervalMs;
-    /// <summary>When the headroom watch wants the next sample (long.MaxValue: the watch is off).</summary>
-    private long _nextHeadroomSampleMs;
-    /// <summary>The headroom watch is concerned (below a level, or heading there): an episode of its own.</summary>
-    private bool _headroomConcern;
-    private const int NoVictimBackoffMinMs = 100, NoVictimBackoffMaxMs = 1000;
-    private long _noVictimUntilMs;
-    private int _noVictimBackoffMs;
-    private int _noVictimMinAdj;
-    // Rate-limited log lines: "never" is MinValue / 2, far enough back that the first line is due at
-    // once; MinValue itself overflowed now - last to a negative number, and the line never came.
-    private long _lastNoVictimLogMs = long.MinValue / 2;
-    // Stopwatch timestamps: when poll last returned, and when the current pressure episode's first event came.
+    // Stopwatch timestamps: when poll last returned, and when the current episode's first sign came.
     private long _wakeTimestamp;
     private long _episodeStartTimestamp;
-    private long _lastPollErrorLogMs = long.MinValue / 2;
+    private long _blindSinceMs = -1;
+    private bool _blind, _wedged;
+    // Rate-limited log lines: "never" is MinValue / 2, far enough back that the first line is due at
+    // once (MinValue itself overflows now - last to a negative number).
+    private long _lastNoVictimLogMs = long.MinValue / 2;
     private long _lastNoKillLogMs = long.MinValue / 2;
-    private long _lastEventMs = long.MinValue / 2;
-    /// <summary>After a dry-run "kill" nothing dies: hold judgement for the kill timeout, as if it did, so the log shows one line per episode.</summary>
-    private long _holdUntilMs;
+    private long _lastEmigrantLogMs = long.MinValue / 2;
+    private readonly Dictionary<string, (long LastLogMs, long Count)> _faults = [];
 
     public ReapMode ReapMode { get; }
     public TriggerMode TriggerMode => _psi.Mode;
@@ -78,31 +87,41 @@ public sealed class MonitorLoop : IDisposable
     public event Action<FinishedKill>? KillFinished;
     /// <summary>What the monitor thread got when it raised its own priority (set by <see cref="Start"/>).</summary>
     public string ThreadPriority { get; private set; } = "not started";
+    /// <summary>The loop stopped pinging the watchdog: blind, or out of spare reapers.</summary>
+    public bool WatchdogSuppressed => _blind || _wedged;
 
-    public MonitorLoop(LmkdOptions options, Scope scope, ServiceNotifier notifier, LmkdMetrics metrics, ILogger log)
+    /// <param name="kernel">The kill path's syscalls (tests pass a fake).</param>
+    /// <param name="psiOptions">How PSI is watched (tests force sampling of a fixture file).</param>
+    public MonitorLoop(LmkdOptions options, Scope scope, ServiceNotifier notifier, LmkdMetrics metrics, ILogger log,
+        IKernel? kernel = null, PsiMonitorOptions? psiOptions = null)
     {
         _options = options;
         _scope = scope;
         _notifier = notifier;
         _metrics = metrics;
         _log = log;
-        _rules = BuildRules(options);
         _policy = new KillPolicy(options.Policy, options.Headroom);
+        _pacer = new LoopPacer(Pacing(options));
         _scanner = new ProcessScanner(options.ProcRoot);
-        // Created here, on the host's thread: its scanner thread must not inherit the monitor's real-time priority.
-        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned);
+        // Created here, on the host's thread: the scanner and reaper threads must not inherit the
+        // monitor's real-time priority.
+        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned, _ => Interlocked.Increment(ref _scanFaults));
+        _chooser = new VictimChooser(new ScopeProcessSource(_scanner, scope), () => _candidates.Latest, _selfPid) { Rules = BuildRules(options) };
 
-        var kernel = new LinuxKernel();
+        kernel ??= new LinuxKernel();
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
         KillModes.TryParse(options.Kill.Mode, out var forced);
         ReapMode = forced ?? probed;
         _log.LogInformation("Kill mode {ReapMode} (probe process_mrelease(-1, REAP_KILL) gave {ProbeErrno}: {Probed}{Forced})",
             KillModes.Name(ReapMode), Errno.Name(probeErrno), KillModes.Name(probed), forced is null ? "" : ", forced by Lmkd:Kill:Mode");
-        _killer = new Killer(kernel, ReapMode, _scanner.ReadStartTime);
-        _reaper = new ReaperThread(_killer);
+        _reaperMemory = scope.OpenMemoryReader();
+        _killer = new Killer(kernel, ReapMode, _scanner.ReadStartTime, readMemory: ReadReaperMemory);
+        _reapers = new ReaperThread[1 + SpareReapers];
+        for (int i = 0; i < _reapers.Length; i++)
+            _reapers[i] = new ReaperThread(_killer, _ => Interlocked.Increment(ref _reaperFaults));
         _metrics.SetReapMode(ReapMode, probed, options.Metrics.ExpectReapKill);
 
-        _psi = new PsiMonitor(scope.PressureFile, BuildLevels(options), new PsiMonitorOptions
+        _psi = new PsiMonitor(scope.PressureFile, BuildLevels(options), psiOptions ?? new PsiMonitorOptions
         {
             SampleMinIntervalMs = options.Psi.SampleMinIntervalMs,
             SampleMaxIntervalMs = options.Psi.SampleMaxIntervalMs,
@@ -116,23 +135,61 @@ public sealed class MonitorLoop : IDisposable
         _metrics.WatchPressure(scope.PressureFile);
     }
 
+    private static PacingOptions Pacing(LmkdOptions o) => new()
+    {
+        PollWindowMs = o.Psi.PollWindowMs,
+        PollLongMs = o.Policy.PollLongMs,
+        PollShortMs = o.Policy.PollShortMs,
+        HeadroomSampleMaxMs = o.Headroom.SampleMaxMs,
+        IdleTickMs = LmkdMetrics.IdleTickMs,
+    };
+
+    private ReaperThread Reaper => _reapers[_reaperIndex];
+
+    // On the reaper thread, through its own reader: what the kill gave back, right after the reap and at the exit.
+    private MemorySnapshot? ReadReaperMemory()
+    {
+        try
+        {
+            return _reaperMemory.Read();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
-    /// Run the scan and the ranking once, so their code and buffers are resident (and locked, with
-    /// mlockall's ONFAULT) before the first kill, instead of being paged in when memory is shortest.
+    /// Run the scan, the choice and the policy once, so their code and buffers are resident (and
+    /// locked, with mlockall's ONFAULT) before the first kill, instead of being paged in when memory
+    /// is shortest. The kill path itself is warmed up by <see cref="WarmUpKill"/>.
     /// </summary>
     private void WarmUp()
     {
-        var snapshot = _candidates.RefreshNow();
-        _scope.ListPids(_scanner, _pidsNow);
-        var current = CandidateCache.WithNewcomers(snapshot.Processes, _pidsNow, _scanner.Read, _scope.Filter);
-        CandidateCache.Freshen(current, _scanner.Read, 0, _rules, _selfPid, maxReads: 4);
-        var memory = _scope.ReadMemory();
+        _candidates.RefreshNow();
+        _chooser.Choose(1000, Environment.TickCount64);
+        var memory = _scope.Memory.Read();
         var psi = _psi.ReadSnapshot();
         // A throw-away policy, so the real one's baselines start at the first real evaluation.
         new KillPolicy(_options.Policy, _options.Headroom).Evaluate(Environment.TickCount64, PressureLevel.Medium, memory, psi);
         // The kill path up to the signal, on Lmkd itself, in dry run: pidfd_open, identity check, close. Nothing is sent.
         if (_scanner.Read(_selfPid) is { } self)
             _killer.Kill(self, dryRun: true, timeoutMs: 0);
+    }
+
+    /// <summary>
+    /// The whole kill path once, for real, on a throw-away child of Lmkd's (the signal, the reap,
+    /// the wait for the exit, the kill event's formatting): with mlockall's ONFAULT only pages that
+    /// ran are locked, and the first real kill must not take page faults while the machine thrashes.
+    /// </summary>
+    public void WarmUpKill(ProcessInfo child)
+    {
+        var r = _killer.Kill(child, dryRun: false, timeoutMs: 2000);
+        var fake = new PendingKill(0, default, default, child, Stopwatch.GetTimestamp()) { Result = r, SubmitTimestamp = Stopwatch.GetTimestamp() };
+        // Format the kill event without writing it: the formatting code is what needs to be resident.
+        _ = FinishedKill.From(0, default, child, r, _scope.CgroupPath);
+        _ = fake.DecisionToSignal(r);
+        KillLog.WarmUpKill(_log, child.Pid, r.Outcome.ToString(), KillModes.Name(r.ModeUsed), ReapResultName(r), r.TimeToExit.TotalMilliseconds);
     }
 
     public void Start()
@@ -177,260 +234,375 @@ public sealed class MonitorLoop : IDisposable
 
     private void Loop()
     {
-        while (!_stopRequested)
+        while (!_stopRequested && FatalError is null)
         {
             long now = Environment.TickCount64;
-            _notifier.PingIfDue(now);
+            // A loop that cannot watch stops the pings: systemd restarts what is blind or wedged.
+            if (!WatchdogSuppressed)
+                _notifier.PingIfDue(now);
             _metrics.LoopIteration(now);
-
-            var events = _scope.MemoryEvents;
-            var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd, events?.Fd ?? -1, events?.Events ?? 0);
-            now = Environment.TickCount64;
-            _wakeTimestamp = Stopwatch.GetTimestamp();
-
-            if (r.Status == WaitStatus.Woken)
+            try
             {
+                Iterate(now);
+            }
+            catch (Exception e) when (IsFault(e))
+            {
+                // Whatever went wrong in this round: count it, say so now and then, pause, watch on.
+                Fault("loop", "the monitor loop", e);
+                Thread.Sleep(100);
+            }
+        }
+    }
+
+    /// <summary>Errors a loop outlives: the file system, the kernel and the notify socket refusing for a while.</summary>
+    private static bool IsFault(Exception e) =>
+        e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException or OutOfMemoryException or InvalidOperationException;
+
+    private void Iterate(long now)
+    {
+        CheckKill(now);
+        ReportBackgroundFaults();
+        var events = _scope.MemoryEvents;
+        var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd, events?.Fd ?? -1, events?.Events ?? 0);
+        now = Environment.TickCount64;
+        _wakeTimestamp = Stopwatch.GetTimestamp();
+
+        switch (r.Status)
+        {
+            case WaitStatus.Woken:
                 _wake.Drain();
                 if (_stopRequested)
-                    break;
+                    return;
                 if (_pendingOptions is { } next)
                 {
                     _pendingOptions = null;
                     ApplyOptions(next);
                 }
-                if (_completedKill is { } done)
-                {
-                    _completedKill = null;
-                    FinishKill(done, now);
-                }
-                continue;
-            }
-            if (r.Status == WaitStatus.ScopeGone)
-            {
+                CheckKill(now);
+                return;
+            case WaitStatus.ScopeGone:
                 FatalError = $"the watched scope is gone: {_scope.PressureFile} reports ENODEV (cgroup removed?)";
                 _log.LogCritical("{Error}", FatalError);
-                break;
-            }
-            if (r.Status == WaitStatus.Error)
-            {
+                return;
+            case WaitStatus.Error:
                 // poll keeps failing while reads work: back off rather than spin, and say so now and then.
-                if (now - _lastPollErrorLogMs >= 10_000)
-                {
-                    _lastPollErrorLogMs = now;
-                    _log.LogError("Waiting on {PressureFile} failed (errno {Errno}); retrying", _scope.PressureFile, Errno.Name(r.Errno));
-                }
+                Fault("poll", "waiting on " + _scope.PressureFile, new IOException($"poll: errno {Errno.Name(r.Errno)}"));
                 Thread.Sleep(100);
-                continue;
-            }
-
-            if (r.Status == WaitStatus.MemoryEvent)
-            {
+                return;
+            case WaitStatus.MemoryEvent:
                 // The cgroup's memory moved (memory.events changed, or usage crossed the v1 threshold): sample now.
                 events!.Drain();
                 _metrics.MemoryEvent();
-                _nextHeadroomSampleMs = now;
-            }
-
-            var level = r.Level;
-            if (level != PressureLevel.None)
-            {
-                _metrics.PressureEvent(level);
-                _lastEventMs = now;
-                if (now >= _pollUntilMs)
-                {
-                    _episodeStartTimestamp = _wakeTimestamp; // the first event of a pressure episode
-                    _candidates.RequestRefresh(); // so a kill, if one comes, ranks a fresh list
-                }
-                _pollUntilMs = now + _options.Psi.PollWindowMs;
-            }
-            else if (now >= _pollUntilMs && now < _nextHeadroomSampleMs)
-            {
-                continue; // idle timeout: nothing to judge, and no headroom sample due
-            }
-
-            if (_inFlight is not null || now < _holdUntilMs)
-            {
-                // A victim is still dying: count the wake-up, do not judge pressure on stale figures.
-                if (level != PressureLevel.None)
-                    _metrics.SkippedWakeup();
-                continue;
-            }
-            Evaluate(now, level);
+                _pacer.OnMemoryEvent(now);
+                break;
         }
+        CheckKill(now);
+        if (_awaitingGaveBack is { } k && now >= k.GaveBackDueMs)
+            ReportGaveBack(k);
+
+        var level = r.Level;
+        if (level != PressureLevel.None)
+        {
+            _metrics.PressureEvent(level);
+            if (_pacer.OnPsiEvent(now))
+            {
+                _episodeStartTimestamp = _wakeTimestamp; // the first event of a pressure episode
+                _candidates.RequestRefresh();            // so a kill, if one comes, ranks a fresh list
+            }
+        }
+        if (!_pacer.ShouldEvaluate(now, level != PressureLevel.None))
+        {
+            // A victim is still dying: count the event, do not judge pressure on stale figures.
+            if (level != PressureLevel.None && _pacer.KillInFlight)
+                _metrics.SkippedWakeup();
+            return;
+        }
+        Evaluate(now, level);
     }
 
     private int NextTimeoutMs(long now)
     {
-        int timeout = -1;
-        if (_inFlight is null && now < _pollUntilMs)
-            timeout = Math.Max(1, _pollIntervalMs > 0 ? _pollIntervalMs : _options.Policy.PollLongMs);
-        if (_inFlight is null && _nextHeadroomSampleMs != long.MaxValue)
-        {
-            // While a dry-run kill is held, the next sample waits for the hold to end.
-            int untilSample = (int)Math.Clamp(Math.Max(_nextHeadroomSampleMs, _holdUntilMs) - now, 1, int.MaxValue);
-            timeout = timeout < 0 ? untilSample : Math.Min(timeout, untilSample);
-        }
-        int ping = _notifier.MsUntilNextPing(now);
-        if (ping > 0)
-            timeout = timeout < 0 ? ping : Math.Min(timeout, ping);
-        // The metrics' "time since last loop iteration" stays meaningful when idle.
-        return timeout < 0 ? LmkdMetrics.IdleTickMs : Math.Min(timeout, LmkdMetrics.IdleTickMs);
+        int timeout = _pacer.NextTimeoutMs(now, _notifier.MsUntilNextPing(now));
+        // While a victim dies, wake in time to give up on a reaper that does not come back.
+        if (_inFlight is { } kill)
+            timeout = (int)Math.Clamp(kill.DeadlineMs - now, 1, timeout);
+        if (_awaitingGaveBack is { } k)
+            timeout = (int)Math.Clamp(k.GaveBackDueMs - now, 1, timeout);
+        return timeout;
     }
 
     private void Evaluate(long now, PressureLevel level)
     {
-        var memory = _scope.ReadMemory();
-        var psi = _psi.ReadSnapshot();
+        MemorySnapshot memory;
+        try
+        {
+            memory = _scope.Memory.Read();
+            if (_blindSinceMs >= 0)
+                _log.LogInformation("The memory state is readable again after {BlindMs} ms", now - _blindSinceMs);
+            _blindSinceMs = -1;
+            _blind = false;
+        }
+        catch (IOException e)
+        {
+            // Without the memory state there is nothing to judge. Past the bound, stop pretending.
+            Fault("memory", "reading the memory state", e);
+            if (_blindSinceMs < 0)
+                _blindSinceMs = now;
+            if (!_blind && now - _blindSinceMs >= BlindBoundMs)
+            {
+                _blind = true;
+                KillLog.Blind(_log, now - _blindSinceMs);
+            }
+            return;
+        }
+        // PSI here only feeds the logs and the stall gate of v1 thrashing: a failed read is no reason to stop.
+        if (!_psi.TryReadSnapshot(out var psi, out int psiErrno))
+            Fault("psi", "reading " + _scope.PressureFile, new IOException(psiErrno == 0 ? "unparsable content" : "errno " + Errno.Name(psiErrno)));
+
         var decision = _policy.Evaluate(now, level, memory, psi);
         _metrics.Observed(memory, decision);
-        _pollIntervalMs = decision.PollIntervalMs;
-        var headroom = decision.Headroom;
-        _nextHeadroomSampleMs = headroom.NextSampleMs >= 0 ? now + headroom.NextSampleMs : long.MaxValue;
-        if (_scope.MemoryEvents is { } events && _scope.LastUsage is { } last && headroom.NextSampleMs >= 0)
+        bool slow = false;
+        if (_scope.MemoryEvents is { } events && _scope.LastUsage is { } last)
         {
             var (usage, limit) = last();
             events.Rearm(limit, Scope.EventThresholdPct(_options));
             // Below the v1 threshold the kernel says when usage rises: the longest interval is enough.
-            if (events.AllowsSlowSampling(usage, limit))
-                _nextHeadroomSampleMs = now + _options.Headroom.SampleMaxMs;
+            slow = events.AllowsSlowSampling(usage, limit);
         }
-        if (headroom.Concern && !_headroomConcern && now >= _pollUntilMs)
+        var verdict = _pacer.OnEvaluated(now, decision, slow);
+        if (verdict.EpisodeStarted)
             _episodeStartTimestamp = _wakeTimestamp; // headroom started to fall with no PSI episode under way
-        _headroomConcern = headroom.Concern;
-        // Rescan while PSI events keep coming or headroom is falling towards a level; polling on a quiet
-        // full cgroup needs no rescans: newcomers are read at the kill anyway.
-        if ((now - _lastEventMs <= _options.Psi.PollWindowMs || headroom.Concern)
-            && (_candidates.Latest is not { } list || now - list.TakenAtMs >= CandidateRefreshMs))
+        if (verdict.RequestRescan)
             _candidates.RequestRefresh();
-        if (decision.KeepPolling)
-            _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
-        // After a decision that found nobody, wait out the back-off unless this one reaches deeper.
-        if (decision.ShouldKill && (now >= _noVictimUntilMs || decision.MinScoreAdj < _noVictimMinAdj))
-            StartKill(now, level, decision, memory, psi);
+        if (verdict.StartKill)
+            StartKill(now, decision, memory, psi);
         else if (_log.IsEnabled(LogLevel.Debug) && (level != PressureLevel.None || now - _lastNoKillLogMs >= 1000))
         {
             // Why an evaluation did not kill: every PSI event (at most one per trigger window) and one poll a second.
             _lastNoKillLogMs = now;
+            var h = decision.Headroom;
             _log.LogDebug("Evaluation ({Level}), no kill: free {FreeKb} kB (watermarks min {MinKb} low {LowKb} high {HighKb} kB: {Watermark}), headroom {HeadroomKb} kB ({HeadroomPct:F1}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms), swap free {SwapFreeKb}/{SwapTotalKb} kB (low: {SwapIsLow}), thrashing {ThrashingPct}% of {ThrashingLimitPct}% (stall {StallPct}%), reclaim {Reclaim}",
                 level, memory.FreeKb, memory.Watermarks.MinKb, memory.Watermarks.LowKb, memory.Watermarks.HighKb, decision.Watermark,
-                headroom.HeadroomKb, headroom.HeadroomPct, headroom.FillRateKbPerSec, headroom.MsToExhaustion,
+                h.HeadroomKb, h.HeadroomPct, h.FillRateKbPerSec, h.MsToExhaustion,
                 memory.SwapFreeKb, memory.SwapTotalKb, decision.SwapIsLow, decision.ThrashingPct, decision.ThrashingLimitPct, decision.StallPct, decision.Reclaim);
         }
     }
 
-    private void StartKill(long now, PressureLevel level, KillDecision decision, in MemorySnapshot memory, in PsiSnapshot psi)
+    private void StartKill(long now, KillDecision decision, in MemorySnapshot memory, in PsiSnapshot psi)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var victim = ChooseVictim(decision, out var candidates);
+        VictimChoice choice;
+        try
+        {
+            choice = _chooser.Choose(decision.MinScoreAdj, now);
+        }
+        catch (IOException e)
+        {
+            // EMFILE, ENOMEM listing /proc: no victim this round; the next evaluation tries again.
+            Fault("choose", "choosing a victim", e);
+            _pacer.OnNoVictim(now, decision.MinScoreAdj);
+            return;
+        }
+        if (choice.ScannedNow)
+            _metrics.Scanned(choice.Candidates.Count, Stopwatch.GetElapsedTime(t0));
+        if (choice.Emigrants > 0 && now - _lastEmigrantLogMs >= FaultLogEveryMs)
+        {
+            _lastEmigrantLogMs = now;
+            KillLog.Emigrants(_log, choice.Emigrants);
+        }
+        var victim = choice.Victim;
         if (victim is null)
         {
-            // Nobody in reach: look again after a pause that doubles (100 ms .. 1 s) rather than rank
-            // the whole list at every 10 ms poll; a PSI event or a headroom sample still evaluates.
-            _noVictimBackoffMs = Math.Clamp(_noVictimBackoffMs * 2, NoVictimBackoffMinMs, NoVictimBackoffMaxMs);
-            _noVictimUntilMs = now + _noVictimBackoffMs;
-            _noVictimMinAdj = decision.MinScoreAdj;
+            // Nobody in reach: look again after a back-off (see LoopPacer) rather than rank the whole
+            // list at every 10 ms poll; a decision that reaches deeper tries at once.
+            _pacer.OnNoVictim(now, decision.MinScoreAdj);
             _policy.OnKillResult(decision, killed: false);
-            var ranking = VictimRanking.Rank(candidates, decision.MinScoreAdj, _rules, _selfPid);
+            var ranking = choice.Ranking!;
             _metrics.KillSkipped(LmkdMetrics.NoVictimReason(ranking));
-            if (now - _lastNoVictimLogMs >= 10_000)
+            if (now - _lastNoVictimLogMs >= FaultLogEveryMs)
             {
                 _lastNoVictimLogMs = now;
-                _log.LogWarning("Kill wanted ({Reason}, min oom_score_adj {MinScoreAdj}) but no eligible victim among {Candidates} processes; passed over: {Rejected}",
-                    KillReasons.Name(decision.Reason), decision.MinScoreAdj, candidates.Count, SummarizeRejections(ranking));
+                KillLog.NoVictim(_log, KillReasons.Name(decision.Reason), decision.MinScoreAdj, choice.Candidates.Count, SummarizeRejections(ranking));
             }
             return;
         }
 
-        _noVictimBackoffMs = 0;
         var kill = new PendingKill(++_killSeq, decision, psi, victim, t0)
         {
             SubmitTimestamp = Stopwatch.GetTimestamp(),
             WakeToDecision = Stopwatch.GetElapsedTime(_wakeTimestamp, t0),
             EpisodeStartTimestamp = _episodeStartTimestamp,
+            MemoryAtDecision = memory,
+            DeadlineMs = now + DeadlineMs(victim),
+            SubmittedAtMs = now,
         };
         _inFlight = kill;
-        if (!_reaper.TrySubmit(victim, _options.DryRun, _options.Kill.TimeoutMs, result =>
+        _pacer.OnKillStarted();
+        if (!Reaper.TrySubmit(victim, _options.DryRun, _options.Kill.TimeoutMs, result =>
             {
+                // A reaper given up on may still come back: its late word is not this loop's business any more.
+                if (kill.Abandoned)
+                    return;
                 kill.Result = result;
                 _completedKill = kill;
                 _wake.Signal();
             }))
         {
-            // Cannot happen while _inFlight guards submissions; say so loudly if it ever does.
+            // Cannot happen while the pacer gates submissions; say so loudly if it ever does.
             _inFlight = null;
+            _pacer.OnKillFinished(now, dryRun: false, _options.Kill.TimeoutMs);
             _log.LogError("Kill {KillId}: the reaper thread is busy; kill not attempted", kill.Id);
             return;
         }
         // Logged after the hand-over: a slow log sink must never stand between a decision and its signal.
         var h = decision.Headroom;
-        _log.LogInformation("Kill {KillId} decided: {Reason} (min oom_score_adj {MinScoreAdj}; free {FreeKb} kB, available {AvailableKb} kB, watermark {Watermark}, headroom {HeadroomKb} kB = {HeadroomPct:F1}% (level {HeadroomLevelPct}%, falling {FillRateKbPerSec} kB/s, out in {MsToExhaustion} ms, {HeadroomBasis}), thrashing {ThrashingPct}% of limit {ThrashingLimitPct}% (stall {StallPct}%), reclaim {Reclaim}, PSI some {SomeAvg10:F2} full {FullAvg10:F2}) -> victim pid {Pid} ({Comm}), oom_score_adj {OomScoreAdj}, RSS {RssKb} kB",
-            kill.Id, KillReasons.Name(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
+        KillLog.Decided(_log, kill.Id, KillReasons.Name(decision.Reason), decision.MinScoreAdj, memory.FreeKb, memory.AvailableKb, decision.Watermark,
             h.HeadroomKb, h.HeadroomPct, h.LevelPct, h.FillRateKbPerSec, h.MsToExhaustion, h.Basis,
             decision.ThrashingPct, decision.ThrashingLimitPct, decision.StallPct, decision.Reclaim, psi.SomeAvg10, psi.FullAvg10,
             victim.Pid, victim.Comm, victim.OomScoreAdj, victim.RssBytes / 1024);
     }
 
     /// <summary>
-    /// The victim, from the candidate list kept by the scanner thread plus the processes started
-    /// since, re-reading only the top of it; from a full scan on this thread only before the first
-    /// list exists. <paramref name="candidates"/> is the list the victim was chosen from.
+    /// How long a kill may take before its reaper is given up on: the wait for the exit, plus the
+    /// reap, which takes longer the larger the victim (0.36-0.61 s for 8 GiB here): 2 s and 1 s per
+    /// GiB, twice what was measured.
     /// </summary>
-    private ProcessInfo? ChooseVictim(in KillDecision decision, out IReadOnlyList<ProcessInfo> candidates)
+    private long DeadlineMs(ProcessInfo victim) => _options.Kill.TimeoutMs + 2000 + victim.WeightBytes / (1L << 30) * 1000;
+
+    /// <summary>The kill's completion, checked on every round (not only when the eventfd wakes the loop), and the reaper's deadline.</summary>
+    private void CheckKill(long now)
     {
-        _scope.ListPids(_scanner, _pidsNow);
-        if (_candidates.Latest is { } list)
+        if (_completedKill is { } done)
         {
-            // The list plus its newcomers is every process in scope: no full scan, even when nobody
-            // is eligible (a pressure episode with only protected processes would rescan every poll).
-            var current = CandidateCache.WithNewcomers(list.Processes, _pidsNow, _scanner.Read, _scope.Filter);
-            candidates = current;
-            return CandidateCache.Freshen(current, _scanner.Read, decision.MinScoreAdj, _rules, _selfPid);
+            _completedKill = null;
+            FinishKill(done, now);
+            return;
         }
-        long t0 = Stopwatch.GetTimestamp();
-        candidates = _scanner.ScanPids(_pidsNow, _scope.Filter);
-        _metrics.Scanned(candidates.Count, Stopwatch.GetElapsedTime(t0));
-        return VictimRanking.Pick(candidates, decision.MinScoreAdj, _rules, _selfPid);
+        if (_inFlight is not { } kill || now < kill.DeadlineMs)
+            return;
+        kill.Abandoned = true;
+        _metrics.ReaperAbandoned();
+        string left;
+        if (_reaperIndex + 1 < _reapers.Length)
+        {
+            _reaperIndex++;
+            left = $"a spare reaper takes the next kill ({_reapers.Length - 1 - _reaperIndex} spare left)";
+        }
+        else
+        {
+            _wedged = true;
+            left = "no spare reaper is left: watchdog pings stop, so systemd restarts Lmkd";
+        }
+        KillLog.ReaperAbandoned(_log, kill.Id, now - kill.SubmittedAtMs, left);
+        kill.Result = KillResult.Unfinished(kill.Victim, ReapMode, KillOutcome.Abandoned, $"no word from the reaper after {now - kill.SubmittedAtMs} ms");
+        FinishKill(kill, now);
     }
 
     private void FinishKill(PendingKill kill, long now)
     {
         _inFlight = null;
         var r = kill.Result!;
-        bool killed = r.Outcome == KillOutcome.Killed;
+        bool dryRun = r.Outcome == KillOutcome.DryRun;
+        _pacer.OnKillFinished(now, dryRun, _options.Kill.TimeoutMs);
+        // Abandoned: the signal most likely went before the reap stuck; count it as a kill so the
+        // policy measures afresh, and never choose the victim again while it lives.
+        bool killed = r.Outcome is KillOutcome.Killed or KillOutcome.Abandoned;
         _policy.OnKillResult(kill.Decision, killed);
         _metrics.KillDone(kill.Decision, kill.Victim, r, kill.DecisionToSignal(r));
         var v = kill.Victim;
-        if (killed || r.Outcome == KillOutcome.DryRun)
+        if (killed && !r.Exited)
         {
-            _log.LogInformation(
-                "Kill {KillId} {Outcome}: pid {Pid} ({Comm}) uid {Uid} cgroup {Cgroup} exe {Exe} oom_score_adj {OomScoreAdj} RSS {RssKb} kB swap {SwapKb} kB; reason {Reason} min oom_score_adj {MinScoreAdj} PSI some {SomeAvg10:F2} full {FullAvg10:F2}; mode {ReapMode}{Fallback}, reap {ReapResult}; wake->decision {WakeToDecisionMs:F3} ms, decision->signal {DecisionToSignalMs:F2} ms, signal->reap {SignalToReapMs:F2} ms, signal->exit {SignalToExitMs:F2} ms, first PSI event->signal {EventToSignalMs:F1} ms{TimedOut}",
-                kill.Id, r.Outcome == KillOutcome.DryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?",
-                v.OomScoreAdj, v.RssBytes / 1024, v.SwapBytes / 1024, KillReasons.Name(kill.Decision.Reason), kill.Decision.MinScoreAdj,
-                kill.Psi.SomeAvg10, kill.Psi.FullAvg10, KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})",
-                r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : Errno.Name(r.ReapErrno),
+            _chooser.Remember(v, now);
+            if (r.TimedOut)
+            {
+                _metrics.VictimOutlivedTimeout();
+                KillLog.OutlivedTimeout(_log, kill.Id, v.Pid, v.Comm, _options.Kill.TimeoutMs, _scanner.Read(v.Pid)?.State ?? '?');
+            }
+        }
+        if (r.Outcome is KillOutcome.Killed or KillOutcome.DryRun)
+        {
+            long atDecision = kill.MemoryAtDecision.UsedKb;
+            KillLog.Done(_log, kill.Id, dryRun ? "dry run (not killed)" : "done", v.Pid, v.Comm, v.Uid, v.CgroupPath, v.ExePath ?? "?", v.OomScoreAdj,
+                v.RssBytes / 1024, v.RssAnonBytes / 1024, v.RssFileBytes / 1024, v.RssShmemBytes / 1024, v.SwapBytes / 1024,
+                r.MemoryAfterReap is { } reap ? atDecision - reap.UsedKb : -1, r.MemoryAtExit is { } exit ? atDecision - exit.UsedKb : -1,
+                KillReasons.Name(kill.Decision.Reason), kill.Decision.MinScoreAdj, kill.Psi.SomeAvg10, kill.Psi.FullAvg10,
+                KillModes.Name(r.ModeUsed), r.FallbackReason is null ? "" : $" (fallback: {r.FallbackReason})", ReapResultName(r),
                 kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
                 r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,
                 kill.EventToSignal(r).TotalMilliseconds, r.TimedOut ? " (timed out waiting for exit)" : "");
             KillFinished?.Invoke(FinishedKill.From(kill.Id, kill.Decision, v, r, _scope.CgroupPath));
+            if (!dryRun && r.Exited)
+            {
+                kill.GaveBackDueMs = now + GaveBackDelayMs;
+                _awaitingGaveBack = kill;
+            }
         }
         else
         {
-            _log.LogWarning("Kill {KillId} not done: pid {Pid} ({Comm}) {Outcome} (errno {Errno}); reason {Reason}",
-                kill.Id, v.Pid, v.Comm, r.Outcome, Errno.Name(r.SignalErrno), KillReasons.Name(kill.Decision.Reason));
+            KillLog.NotDone(_log, kill.Id, v.Pid, v.Comm, r.Outcome.ToString(),
+                Errno.Name(r.Outcome == KillOutcome.OpenFailed ? r.OpenErrno : r.SignalErrno), r.Error is null ? "" : "; " + r.Error,
+                KillReasons.Name(kill.Decision.Reason));
         }
         _candidates.RequestRefresh(); // the victim is gone; others may have grown
-        // Keep watching closely right after a kill: lmkd polls fast until pressure subsides.
-        _pollUntilMs = Math.Max(_pollUntilMs, now + _options.Psi.PollWindowMs);
-        _pollIntervalMs = _options.Policy.PollShortMs;
-        if (r.Outcome == KillOutcome.DryRun)
-            _holdUntilMs = now + _options.Kill.TimeoutMs;
+    }
+
+    /// <summary>One second after the exit: the scope's memory against the decision's snapshot, by kind.</summary>
+    private void ReportGaveBack(PendingKill kill)
+    {
+        _awaitingGaveBack = null;
+        MemorySnapshot m;
+        try
+        {
+            m = _scope.Memory.Read();
+        }
+        catch (IOException e)
+        {
+            Fault("memory", "reading the memory state", e);
+            return;
+        }
+        var d = kill.MemoryAtDecision;
+        var v = kill.Victim;
+        KillLog.GaveBack(_log, kill.Id, d.UsedKb - m.UsedKb, d.AnonKb - m.AnonKb, d.FileLruKb - m.FileLruKb, m.HeadroomKb - d.HeadroomKb,
+            v.RssAnonBytes / 1024, v.RssFileBytes / 1024, v.RssShmemBytes / 1024);
+        _metrics.GaveBack(d.UsedKb - m.UsedKb);
+    }
+
+    private static string ReapResultName(KillResult r) => r.ReapErrno < 0 ? "not attempted" : r.ReapErrno == 0 ? "ok" : Errno.Name(r.ReapErrno);
+
+    /// <summary>
+    /// Counted on every fault (by <paramref name="kind"/>, one of <see cref="LmkdMetrics.FaultKinds"/>);
+    /// logged once per <see cref="FaultLogEveryMs"/> per place, with the count since the last line.
+    /// </summary>
+    private void Fault(string kind, string where, Exception e)
+    {
+        _metrics.Fault(kind);
+        long now = Environment.TickCount64;
+        _faults.TryGetValue(where, out var f);
+        f.Count++;
+        if (f.Count == 1 || now - f.LastLogMs >= FaultLogEveryMs)
+        {
+            KillLog.Fault(_log, where, e.Message, f.Count);
+            f = (now, 0);
+        }
+        _faults[where] = f;
+    }
+
+    private void ReportBackgroundFaults()
+    {
+        if (Interlocked.Exchange(ref _scanFaults, 0) is > 0 and var scans)
+            for (long i = 0; i < scans; i++)
+                Fault("scan", "scanning /proc", new IOException("the scanner thread's scan failed; the list stays as it was"));
+        if (Interlocked.Exchange(ref _reaperFaults, 0) is > 0 and var reaps)
+            for (long i = 0; i < reaps; i++)
+                Fault("reaper", "the kill path", new IOException("the reaper thread caught an exception; the kill completed as failed"));
     }
 
     private void ApplyOptions(LmkdOptions next)
     {
         _options = next;
-        _rules = BuildRules(next);
+        _chooser.Rules = BuildRules(next);
         _policy.UpdateOptions(next.Policy, next.Headroom);
+        _pacer.UpdateOptions(Pacing(next));
         _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
     }
 
@@ -455,7 +627,9 @@ public sealed class MonitorLoop : IDisposable
 
     public void Dispose()
     {
-        _reaper.Dispose();
+        foreach (var reaper in _reapers)
+            reaper.Dispose();
+        _reaperMemory.Dispose();
         _candidates.Dispose();
         _psi.Dispose();
         _wake.Dispose();
@@ -473,8 +647,15 @@ public sealed class MonitorLoop : IDisposable
         public long EpisodeStartTimestamp { get; init; }
         /// <summary>From poll returning to the policy's verdict: reading PSI and memory, deciding.</summary>
         public TimeSpan WakeToDecision { get; init; }
+        /// <summary>The scope's memory the decision was made on: the baseline of what the kill gave back.</summary>
+        public MemorySnapshot MemoryAtDecision { get; init; }
+        public long SubmittedAtMs { get; init; }
+        /// <summary>Past this, the reaper is given up on.</summary>
+        public long DeadlineMs { get; init; }
+        public volatile bool Abandoned;
+        public long GaveBackDueMs { get; set; }
 
-        /// <summary>From the first PSI event of the episode to SIGKILL: what the operator waits for.</summary>
+        /// <summary>From the episode's first sign (a PSI event, or headroom starting to fall) to SIGKILL: what the operator waits for.</summary>
         public TimeSpan EventToSignal(KillResult r) =>
             Stopwatch.GetElapsedTime(EpisodeStartTimestamp, StartTimestamp) + DecisionToSignal(r);
         public KillResult? Result { get; set; }

@@ -15,7 +15,10 @@ public sealed class Scope : IDisposable
     public required string PressureFile { get; init; }
     /// <summary>The cgroup path processes must be inside to be candidates, or null for the whole machine.</summary>
     public string? CgroupPath { get; init; }
-    public required Func<MemorySnapshot> ReadMemory { get; init; }
+    /// <summary>The scope's memory, read by the monitor thread.</summary>
+    public required IMemoryReader Memory { get; init; }
+    /// <summary>Another reader of the same files, for another thread (the reaper's "what the kill gave back").</summary>
+    public required Func<IMemoryReader> OpenMemoryReader { get; init; }
     public Func<long>? ReadOomKills { get; init; }
     /// <summary>A kernel wake-up when the cgroup's memory moves (v2 memory.events, v1 usage threshold); null for the machine or when refused.</summary>
     public MemoryEventWatch? MemoryEvents { get; init; }
@@ -28,7 +31,6 @@ public sealed class Scope : IDisposable
     /// cgroup on hybrid hosts, as the scanner's cgroup paths are), or null for the whole machine.
     /// </summary>
     public string? ProcsDirectory { get; init; }
-    private IDisposable? _reader;
 
     public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefix.Covers(CgroupPath, processCgroup);
 
@@ -71,13 +73,13 @@ public sealed class Scope : IDisposable
     {
         if (!options.Scope.IsCgroup)
         {
-            var reader = new SystemMemoryReader(options.ProcRoot);
+            string procRoot = options.ProcRoot;
             return new Scope
             {
                 Description = "whole machine",
-                PressureFile = Path.Combine(options.ProcRoot, "pressure/memory"),
-                ReadMemory = reader.Read,
-                _reader = reader as IDisposable,
+                PressureFile = Path.Combine(procRoot, "pressure/memory"),
+                Memory = new SystemMemoryReader(procRoot),
+                OpenMemoryReader = () => new SystemMemoryReader(procRoot),
             };
         }
 
@@ -88,9 +90,10 @@ public sealed class Scope : IDisposable
         var pressure = Path.Combine(paths.V2Directory, "memory.pressure");
         if (!File.Exists(pressure))
             throw new ScopeException($"Lmkd:Scope:Cgroup: {pressure} does not exist (is PSI enabled?)");
-        var memReader = new CgroupMemoryReader(paths.V2Directory, paths.V1MemoryDirectory,
-            options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot,
-            ancestors: Ancestors(paths.V1MemoryDirectory ?? paths.V2Directory, rel));
+        var ancestors = Ancestors(paths.V1MemoryDirectory ?? paths.V2Directory, rel);
+        CgroupMemoryReader OpenReader() => new(paths.V2Directory, paths.V1MemoryDirectory,
+            options.Scope.MinFreePct, options.Scope.LowFreePct, options.Scope.HighFreePct, options.ProcRoot, ancestors: ancestors);
+        var memReader = OpenReader();
         memReader.TryRead(out _);
         var events = MemoryEventWatch.Open(paths.V1MemoryDirectory is null ? paths.V2Directory : null, paths.V1MemoryDirectory,
             memReader.LastLimitBytes, EventThresholdPct(options), out string why);
@@ -100,12 +103,12 @@ public sealed class Scope : IDisposable
             PressureFile = pressure,
             CgroupPath = rel,
             ProcsDirectory = paths.V1MemoryDirectory ?? paths.V2Directory,
-            ReadMemory = memReader.Read,
+            Memory = memReader,
+            OpenMemoryReader = OpenReader,
             ReadOomKills = memReader.ReadOomKills,
             MemoryEvents = events,
             MemoryEventsMissing = events is null ? why : null,
             LastUsage = () => (memReader.LastUsageBytes, memReader.LastLimitBytes),
-            _reader = memReader as IDisposable,
         };
     }
 
@@ -130,7 +133,7 @@ public sealed class Scope : IDisposable
     public void Dispose()
     {
         MemoryEvents?.Dispose();
-        _reader?.Dispose();
+        Memory.Dispose();
     }
 }
 

@@ -17,6 +17,10 @@ public enum KillOutcome
     OpenFailed,
     /// <summary>The signal was refused (see <see cref="KillResult.SignalErrno"/>), e.g. EPERM.</summary>
     SignalFailed,
+    /// <summary>The kill path itself failed (an exception, see <see cref="KillResult.Error"/>): whether a signal went is unknown.</summary>
+    Failed,
+    /// <summary>The reaper did not come back in time (a process_mrelease or a wait stuck): given up on, its thread abandoned.</summary>
+    Abandoned,
 }
 
 /// <summary>
@@ -53,5 +57,23 @@ public sealed record KillResult
     public TimeSpan TimeToExit { get; init; }
     public long VictimRssBytes { get; init; }
     public long VictimSwapBytes { get; init; }
+    /// <summary>pidfd_open hit EMFILE/ENFILE and the descriptor kept in reserve made room for it.</summary>
+    public bool UsedReserveFd { get; init; }
+    /// <summary>What went wrong when <see cref="Outcome"/> is Failed or Abandoned.</summary>
+    public string? Error { get; init; }
+    /// <summary>The scope's memory read right after the reap returned (or the signal, without a reap), and when the victim had exited; null where not read.</summary>
+    public MemorySnapshot? MemoryAfterReap { get; init; }
+    public MemorySnapshot? MemoryAtExit { get; init; }
+
+    /// <summary>The result of a kill whose path threw or never came back: nothing about it is known but that.</summary>
+    public static KillResult Unfinished(ProcessInfo victim, ReapMode mode, KillOutcome outcome, string error) => new()
+    {
+        Victim = victim,
+        Outcome = outcome,
+        ModeUsed = mode,
+        Error = error,
+        VictimRssBytes = victim.RssBytes,
+        VictimSwapBytes = victim.SwapBytes,
+    };
 
 }

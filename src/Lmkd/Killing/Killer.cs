@@ -13,9 +13,12 @@ public sealed class Killer
     private readonly IKernel _kernel;
     private readonly Func<int, ulong?> _readStartTime;
     private readonly TimeProvider _time;
+    private readonly Func<MemorySnapshot?>? _readMemory;
+    private int _reserveFd;
 
     /// <param name="readStartTime">Start time (clock ticks, /proc/&lt;pid&gt;/stat field 22) of a pid, or null when it is gone.</param>
-    public Killer(IKernel kernel, ReapMode mode, Func<int, ulong?> readStartTime, TimeProvider? time = null)
+    /// <param name="readMemory">The scope's memory, read on the killing thread right after the reap and at the exit (what the kill gave back); null: not read.</param>
+    public Killer(IKernel kernel, ReapMode mode, Func<int, ulong?> readStartTime, TimeProvider? time = null, Func<MemorySnapshot?>? readMemory = null)
     {
         ArgumentNullException.ThrowIfNull(kernel);
         ArgumentNullException.ThrowIfNull(readStartTime);
@@ -23,6 +26,8 @@ public sealed class Killer
         Mode = mode;
         _readStartTime = readStartTime;
         _time = time ?? TimeProvider.System;
+        _readMemory = readMemory;
+        _reserveFd = _kernel.ReserveFd();
     }
 
     public ReapMode Mode { get; }
@@ -38,9 +43,19 @@ public sealed class Killer
         var r = new Draft(victim, Mode);
 
         SysResult open = _kernel.PidfdOpen(victim.Pid);
+        if (open.Errno is Native.EMFILE or Native.ENFILE && _reserveFd >= 0)
+        {
+            // Out of descriptors: the one kept in reserve makes room for the pidfd, and is taken back after.
+            _kernel.Close(_reserveFd);
+            _reserveFd = -1;
+            open = _kernel.PidfdOpen(victim.Pid);
+            r.UsedReserveFd = true;
+        }
         r.OpenErrno = open.Errno;
         if (!open.Ok)
         {
+            if (_reserveFd < 0)
+                _reserveFd = _kernel.ReserveFd();
             r.Outcome = open.Errno == Native.ESRCH ? KillOutcome.Vanished : KillOutcome.OpenFailed;
             return r.Build();
         }
@@ -75,14 +90,20 @@ public sealed class Killer
                 SignalThenMaybeReap(pidfd, Mode == ReapMode.KillThenReap, ref r, signalAt);
             r.TimeToSignal = _time.GetElapsedTime(entry, signalAt);
 
+            if (r.Outcome == KillOutcome.Killed)
+                r.MemoryAfterReap = _readMemory?.Invoke();
             // A refused signal leaves the victim alive: waiting for it would only stall the caller.
             if (r.Outcome != KillOutcome.SignalFailed)
                 WaitForExit(pidfd, timeoutMs, ref r, signalAt);
+            if (r.Exited && r.Outcome == KillOutcome.Killed)
+                r.MemoryAtExit = _readMemory?.Invoke();
             return r.Build();
         }
         finally
         {
             _kernel.Close(pidfd);
+            if (_reserveFd < 0)
+                _reserveFd = _kernel.ReserveFd();
         }
     }
 
@@ -177,6 +198,9 @@ public sealed class Killer
         public TimeSpan TimeToSignal;
         public TimeSpan TimeToReap;
         public TimeSpan TimeToExit;
+        public bool UsedReserveFd;
+        public MemorySnapshot? MemoryAfterReap;
+        public MemorySnapshot? MemoryAtExit;
 
         public readonly KillResult Build() => new()
         {
@@ -196,6 +220,9 @@ public sealed class Killer
             TimeToExit = TimeToExit,
             VictimRssBytes = victim.RssBytes,
             VictimSwapBytes = victim.SwapBytes,
+            UsedReserveFd = UsedReserveFd,
+            MemoryAfterReap = MemoryAfterReap,
+            MemoryAtExit = MemoryAtExit,
         };
     }
 }

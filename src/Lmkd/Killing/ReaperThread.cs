@@ -23,7 +23,7 @@ public sealed class ReaperThread : IDisposable
     private int _timeoutMs;
     private Action<KillResult>? _onDone;
 
-    /// <param name="onError">Called on the reaper thread when a kill or its onDone throws; the thread keeps running.</param>
+    /// <param name="onError">Called on the reaper thread when a kill or its onDone throws; the thread keeps running, and a kill that threw still completes (as <see cref="KillOutcome.Failed"/>).</param>
     public ReaperThread(Killer killer, Action<Exception>? onError = null)
     {
         ArgumentNullException.ThrowIfNull(killer);
@@ -61,9 +61,20 @@ public sealed class ReaperThread : IDisposable
             Action<KillResult> onDone = _onDone!;
             _victim = null;
             _onDone = null;
+            KillResult result;
             try
             {
-                onDone(_killer.Kill(victim, _dryRun, _timeoutMs));
+                result = _killer.Kill(victim, _dryRun, _timeoutMs);
+            }
+            catch (Exception e)
+            {
+                // The kill is over all the same: the loop must hear of it, or it waits for it forever.
+                _onError?.Invoke(e);
+                result = KillResult.Unfinished(victim, _killer.Mode, KillOutcome.Failed, $"{e.GetType().Name}: {e.Message}");
+            }
+            try
+            {
+                onDone(result);
             }
             catch (Exception e)
             {
@@ -76,7 +87,11 @@ public sealed class ReaperThread : IDisposable
         }
     }
 
-    /// <summary>Stops the thread after the kill in flight (if any) has finished.</summary>
+    /// <summary>
+    /// Stops the thread: an idle one at once; a busy one after its kill, waiting at most
+    /// <see cref="StopWait"/> (shutdown must not wait for a process_mrelease stuck on a huge victim:
+    /// the thread is a background thread and dies with the process).
+    /// </summary>
     public void Dispose()
     {
         if (_stopping)
@@ -85,7 +100,9 @@ public sealed class ReaperThread : IDisposable
         // An idle thread wakes now; a busy one finishes its kill and then sees _stopping. A request
         // that slipped in alongside is dropped without onDone: this is shutdown.
         _wake.Release();
-        _thread.Join();
-        _wake.Dispose();
+        if (_thread.Join(StopWait))
+            _wake.Dispose();
     }
+
+    public static readonly TimeSpan StopWait = TimeSpan.FromMilliseconds(300);
 }

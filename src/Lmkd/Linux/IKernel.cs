@@ -34,4 +34,7 @@ public interface IKernel
     SysResult WaitForExit(int pidfd, int timeoutMs);
 
     SysResult Close(int fd);
+
+    /// <summary>A descriptor held in reserve (of /dev/null), closed to make room when pidfd_open meets EMFILE; -1 when none could be opened.</summary>
+    int ReserveFd();
 }

@@ -44,6 +44,8 @@ public sealed class LinuxKernel : IKernel
         }
     }
 
+    public int ReserveFd() => Native.Open("/dev/null", Native.O_RDONLY | Native.O_CLOEXEC);
+
     // close() is never retried on EINTR: on Linux the fd is released either way.
     public SysResult Close(int fd) => Native.Close(fd) == 0 ? SysResult.Success() : SysResult.Failure(Native.Errno);
 

@@ -19,7 +19,7 @@ internal static unsafe partial class Native
     public const long SYS_process_mrelease = 448;
 
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EBADF = 9, EAGAIN = 11, ENOMEM = 12,
-        EACCES = 13, EFAULT = 14, EBUSY = 16, ENODEV = 19, EINVAL = 22, EMFILE = 24, ENOSYS = 38, EOPNOTSUPP = 95;
+        EACCES = 13, EFAULT = 14, EBUSY = 16, ENODEV = 19, EINVAL = 22, ENFILE = 23, EMFILE = 24, ENOSYS = 38, EOPNOTSUPP = 95;
 
     /// <summary>process_mrelease flag (not yet upstream): send SIGKILL to every sharer of the mm, then reap it.</summary>
     public const uint PROCESS_MRELEASE_REAP_KILL = 1u << 0;

@@ -22,7 +22,8 @@ public sealed class LmkdMetrics
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
     private long _lastIterationMs = Environment.TickCount64;
 
-    private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds, _memoryEvents;
+    private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds, _memoryEvents,
+        _faults, _reapersAbandoned, _victimsOutlived, _gaveBack;
     private readonly Gauge _reapMode, _reapKillSupported, _reapKillExpected, _triggerMode, _psiAverage, _memAvailable, _memFree, _swapFree, _thrashing,
         _headroom, _fillRate, _exhaustion,
         _candidates, _ownRss, _locked, _loopAge, _buildInfo, _lastDecisionReason;
@@ -53,7 +54,7 @@ public sealed class LmkdMetrics
         double[] latency = Histogram.ExponentialBuckets(0.00005, 2.5, 14);
         _kills = f.CreateCounter("lmkd_kills_total", "Processes killed, by Android lmkd kill reason and oom_score_adj band.",
             new CounterConfiguration { LabelNames = ["reason", "adj_band"] });
-        _killedRss = f.CreateCounter("lmkd_killed_rss_bytes_total", "Resident memory of killed processes as scanned just before the kill: the memory the kills freed.",
+        _killedRss = f.CreateCounter("lmkd_killed_rss_bytes_total", "Resident memory the victims held, as scanned just before the kill (what they held, not what came back: see lmkd_kill_gave_back_bytes_total).",
             new CounterConfiguration { LabelNames = ["reason"] });
         _skipped = f.CreateCounter("lmkd_kills_skipped_total",
             "Kills decided but not carried out, by why: no_victim (nothing eligible), protected (only operator-protected processes were in reach), " +
@@ -79,6 +80,11 @@ public sealed class LmkdMetrics
             new GaugeConfiguration { LabelNames = ["mode"] });
         _wakeups = f.CreateCounter("lmkd_wakeups_total", "Monitor loop evaluations of the memory state.");
         _wakeupsSkipped = f.CreateCounter("lmkd_wakeups_skipped_total", "Pressure events not acted on because a victim was still dying.");
+        _faults = f.CreateCounter("lmkd_faults_total", "Faults the daemon outlived, by kind: memory, psi (a failed read), poll, choose, scan (listing or scanning /proc), reaper (the kill path threw), loop.",
+            new CounterConfiguration { LabelNames = ["kind"] });
+        _reapersAbandoned = f.CreateCounter("lmkd_reapers_abandoned_total", "Kills whose reaper thread did not come back in time (a process_mrelease or wait stuck): given up on, a spare reaper took over.");
+        _victimsOutlived = f.CreateCounter("lmkd_victims_outlived_timeout_total", "Victims still alive Lmkd:Kill:TimeoutMs after the signal (D state, a refused reap): never chosen again while they live.");
+        _gaveBack = f.CreateCounter("lmkd_kill_gave_back_bytes_total", "What kills gave back: the fall of the scope's used memory from the decision to one second after the victim's exit (other processes allocate meanwhile).");
         _memoryEvents = f.CreateCounter("lmkd_memory_events_total", "Kernel wake-ups from the scope cgroup's memory: memory.events changes (v2) or the v1 usage threshold crossed.");
         _psiAverage = f.CreateGauge("lmkd_psi_average_percent", "Memory PSI running averages of the watched scope (some/full over 10s, 60s, 300s), read at scrape time.",
             new GaugeConfiguration { LabelNames = ["kind", "window"] });
@@ -138,6 +144,8 @@ public sealed class LmkdMetrics
         }
         foreach (var why in SkipReasons)
             _skipped.WithLabels(why);
+        foreach (var kind in FaultKinds)
+            _faults.WithLabels(kind);
         // Every reason x band at 0 (72 series): otherwise the first kill of a kind is only the series' first
         // sample, and increase()/rate() (the kills alert, the dashboard) would not count it.
         foreach (var reason in Enum.GetValues<KillReason>())
@@ -184,6 +192,19 @@ public sealed class LmkdMetrics
     public void SkippedWakeup() => _wakeupsSkipped.Inc();
 
     public void MemoryEvent() => _memoryEvents.Inc();
+
+    /// <summary>Where a fault happened: memory and psi reads, poll, choosing a victim, the scanner thread, the kill path, the loop itself.</summary>
+    public static readonly string[] FaultKinds = ["memory", "psi", "poll", "choose", "scan", "reaper", "loop"];
+
+    /// <summary>A fault the loop outlived (a failed read, a scan that threw...), by kind (<see cref="FaultKinds"/>).</summary>
+    public void Fault(string kind) => _faults.WithLabels(kind).Inc();
+
+    public void ReaperAbandoned() => _reapersAbandoned.Inc();
+
+    public void VictimOutlivedTimeout() => _victimsOutlived.Inc();
+
+    /// <summary>What a kill gave back one second after the victim's exit: the scope's used memory, down.</summary>
+    public void GaveBack(long kb) => _gaveBack.Inc(Math.Max(0, kb) * 1024.0);
 
     public void Observed(in MemorySnapshot m, in KillDecision d)
     {

@@ -8,10 +8,10 @@ namespace Lmkd.ProcFs;
 /// The files stay open and are re-read with pread, so a steady-state read does not allocate.
 /// <para>
 /// Headroom: the smallest, over the cgroup and each of its limited ancestors (siblings share an
-/// ancestor's limit), of limit - usage + clean inactive file cache (what reclaim gives back cheaply
-/// there), the limit being the lower of memory.max and memory.high on v2 (memory.limit_in_bytes on
-/// v1). A cgroup full of clean page cache is not short of memory. A scope with no limit anywhere is
-/// bounded by the machine: its headroom is MemAvailable.
+/// ancestor's limit), of limit - usage + the clean file cache reclaim gives back there (counted as
+/// the kernel's MemAvailable counts it), the limit being the lower of memory.max and memory.high on
+/// v2 (memory.limit_in_bytes on v1). A cgroup full of clean page cache is not short of memory. A
+/// scope with no limit anywhere is bounded by the machine: its headroom is MemAvailable.
 /// </para>
 /// <para>
 /// Mapping: TotalKb = the smallest limit (capped at MemTotal), FreeKb = headroom (a cgroup has no
@@ -21,7 +21,7 @@ namespace Lmkd.ProcFs;
 /// </para>
 /// Not thread-safe.
 /// </summary>
-public sealed class CgroupMemoryReader : IDisposable
+public sealed class CgroupMemoryReader : IMemoryReader
 {
     private readonly bool _v1;
     private readonly Level[] _levels; // [0] the scope's own cgroup, then its ancestors, nearest first
@@ -148,6 +148,7 @@ public sealed class CgroupMemoryReader : IDisposable
             HeadroomKb = headroomKb,
             CommittedKb = Math.Max(0, committedKb),
             AvailableKb = Math.Min(limitKb, Math.Max(0, limitKb - usageKb) + fileKb),
+            UsedKb = usageKb,
             SwapTotalKb = swapTotalKb,
             SwapFreeKb = swapFreeKb,
             ZramTotalKb = zramTotalKb,
@@ -168,9 +169,20 @@ public sealed class CgroupMemoryReader : IDisposable
         return true;
     }
 
-    // limit - usage, plus the inactive file cache that is clean (dirty pages need writeback first).
-    private static long LevelHeadroomKb(long limitBytes, long usageBytes, in CgroupMemoryStat s) =>
-        (Math.Max(0, limitBytes - usageBytes) + Math.Max(0, s.InactiveFileBytes - s.DirtyBytes - s.WritebackBytes)) / 1024;
+    /// <summary>
+    /// limit - usage, plus the file cache reclaim gives back, as the kernel's MemAvailable counts it:
+    /// the file LRUs less half of them or the low watermark, whichever is less, and less what is dirty
+    /// or under writeback. The active list counts too: reclaim deactivates it before any OOM, and
+    /// counting only the inactive list made a cgroup whose cache had just been re-read (and so
+    /// activated) look exhausted while 100 MiB of it could still go.
+    /// </summary>
+    private long LevelHeadroomKb(long limitBytes, long usageBytes, in CgroupMemoryStat s)
+    {
+        long file = s.ActiveFileBytes + s.InactiveFileBytes;
+        long lowWatermark = (long)(limitBytes * (_lowPct / 100.0));
+        long reclaimable = Math.Max(0, file - Math.Min(file / 2, lowWatermark) - s.DirtyBytes - s.WritebackBytes);
+        return (Math.Max(0, limitBytes - usageBytes) + reclaimable) / 1024;
+    }
 
     // What reclaim cannot give back without swap: usage less the file LRUs (anon, shmem, kernel memory).
     private static long CommittedKb(long usageBytes, in CgroupMemoryStat s) =>

@@ -9,7 +9,7 @@ namespace Lmkd.ProcFs;
 /// re-read at most once per <see cref="ZoneInfoRefreshMs"/>. Read() allocates nothing once warm.
 /// Not thread-safe: the monitor thread owns it.
 /// </summary>
-public sealed class SystemMemoryReader : IDisposable
+public sealed class SystemMemoryReader : IMemoryReader
 {
     public const long ZoneInfoRefreshMs = 60_000;
 
@@ -73,6 +73,7 @@ public sealed class SystemMemoryReader : IDisposable
         // CMA pages serve only movable allocations: lmkd does not count them as free.
         FreeKb = Math.Max(0, mem.MemFreeKb - mem.CmaFreeKb),
         AvailableKb = mem.MemAvailableKb,
+        UsedKb = Math.Max(0, mem.MemTotalKb - mem.MemFreeKb),
         // The kernel's own estimate of what can be allocated without swapping: free pages above the
         // reserves plus the page cache and slab that reclaim can give back. 0 would mean a kernel older
         // than 3.14, which Lmkd does not support (pidfds need 5.3).

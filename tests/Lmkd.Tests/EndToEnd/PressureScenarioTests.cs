@@ -169,7 +169,15 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
         var cg = Track(TestCgroup.Create("lmkd-e2e", 360L << 20));
         string file = ThrashFile(cg, 600);
         using var lmkd = StartDaemon(cg);
-        var idle = Enumerable.Range(0, 3).Select(i => Track(Workload.Start(cg, $"idle-{i}", "--mb 100 --oom-score-adj 900"))).ToList();
+        // The three idle processes reach their 100 MiB at 20 MiB/s, one after the other: the cgroup
+        // fills to a steady state first (a fill that would use up what is left within the horizon is
+        // killed, by design), then the stream starts.
+        var idle = new List<Workload>();
+        for (int i = 0; i < 3; i++)
+        {
+            idle.Add(Track(Workload.Start(cg, $"idle-{i}", "--mb 10 --grow-mb 2 --every-ms 100 --max-mb 100 --oom-score-adj 900")));
+            Thread.Sleep(5000);
+        }
         var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --read-file {SelfCommand.Quote(file)}"));
 
         Thread.Sleep(TimeSpan.FromSeconds(30));

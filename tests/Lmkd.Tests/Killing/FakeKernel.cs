@@ -14,7 +14,15 @@ internal sealed class FakeKernel : IKernel
     public Dictionary<uint, SysResult> MreleaseResults { get; } = [];
     public SysResult WaitResult { get; set; } = SysResult.Success(1);
 
-    public SysResult PidfdOpen(int pid) { Calls.Add($"pidfd_open {pid}"); return OpenResult; }
+    /// <summary>Answers to pidfd_open taken first, in order, before <see cref="OpenResult"/>.</summary>
+    public Queue<SysResult> OpenResults { get; } = new();
+    public const int Reserve = 99;
+    /// <summary>How often the reserve descriptor was opened.</summary>
+    public int ReservesOpened { get; private set; }
+
+    public SysResult PidfdOpen(int pid) { Calls.Add($"pidfd_open {pid}"); return OpenResults.TryDequeue(out var r) ? r : OpenResult; }
+
+    public int ReserveFd() { ReservesOpened++; return Reserve; }
 
     public SysResult PidfdSendSignal(int pidfd, int signal) { Calls.Add($"pidfd_send_signal {pidfd} {signal}"); return SignalResult; }
 

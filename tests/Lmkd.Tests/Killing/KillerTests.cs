@@ -158,6 +158,37 @@ public class KillerTests
         Assert.Equal("EMFILE", Errno.Name(r.OpenErrno));
     }
 
+    [Fact]
+    public void Out_of_descriptors_the_reserve_makes_room_for_the_pidfd_and_is_taken_back()
+    {
+        var k = new FakeKernel();
+        k.OpenResults.Enqueue(SysResult.Failure(EMFILE));
+        var killer = NewKiller(k, ReapMode.KillThenReap);
+        Assert.Equal(1, k.ReservesOpened);
+        var r = killer.Kill(Victim, false, 500);
+
+        Assert.Equal(KillOutcome.Killed, r.Outcome);
+        Assert.True(r.UsedReserveFd);
+        Assert.Equal(["pidfd_open 4242", $"close {FakeKernel.Reserve}", "pidfd_open 4242", "pidfd_send_signal 77 9", "process_mrelease 77 0", "wait 77 500", "close 77"], k.Calls);
+        Assert.Equal(2, k.ReservesOpened); // taken back for the next time
+    }
+
+    [Fact]
+    public void Memory_is_read_after_the_reap_and_at_the_exit_when_asked()
+    {
+        var k = new FakeKernel();
+        int reads = 0;
+        var killer = new Killer(k, ReapMode.KillThenReap, _ => Start, readMemory: () => new MemorySnapshot { HeadroomKb = ++reads });
+        var r = killer.Kill(Victim, false, 500);
+        Assert.Equal(1, r.MemoryAfterReap!.Value.HeadroomKb);
+        Assert.Equal(2, r.MemoryAtExit!.Value.HeadroomKb);
+        // No exit within the timeout: no exit figures.
+        k.WaitResult = SysResult.Success(0);
+        r = killer.Kill(Victim, false, 500);
+        Assert.NotNull(r.MemoryAfterReap);
+        Assert.Null(r.MemoryAtExit);
+    }
+
     [Theory]
     [InlineData(ReapMode.KillThenReap)]
     [InlineData(ReapMode.KillOnly)]

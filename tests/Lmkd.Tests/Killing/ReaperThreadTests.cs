@@ -42,7 +42,12 @@ public class ReaperThreadTests
         var killer = new Killer(new FakeKernel(), ReapMode.KillOnly, _ => fail ? throw new InvalidOperationException("x") : 1UL);
         using var reaper = new ReaperThread(killer, e => { lock (errors) errors.Add(e); });
 
-        Assert.True(reaper.TrySubmit(Victim, false, 100, _ => { }));
+        var failed = new TaskCompletionSource<KillResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Assert.True(reaper.TrySubmit(Victim, false, 100, failed.SetResult));
+        // The kill is reported done, as failed: a loop waiting for it is never left waiting forever.
+        var result = await failed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(KillOutcome.Failed, result.Outcome);
+        Assert.Contains("InvalidOperationException: x", result.Error);
         SpinWait.SpinUntil(() => !reaper.IsBusy, TimeSpan.FromSeconds(10));
         lock (errors) Assert.IsType<InvalidOperationException>(Assert.Single(errors));
 
@@ -50,6 +55,38 @@ public class ReaperThreadTests
         var done = new TaskCompletionSource<KillResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         Assert.True(reaper.TrySubmit(Victim, false, 100, done.SetResult));
         await done.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public void Dispose_with_a_kill_stuck_in_process_mrelease_returns_within_its_bound()
+    {
+        using var stuck = new ManualResetEventSlim();
+        var kernel = new BlockingKernel(stuck);
+        var reaper = new ReaperThread(new Killer(kernel, ReapMode.KillThenReap, _ => 1));
+        Assert.True(reaper.TrySubmit(Victim, false, 100, _ => { }));
+        SpinWait.SpinUntil(() => kernel.InMrelease, TimeSpan.FromSeconds(10));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        reaper.Dispose();
+        Assert.True(sw.Elapsed < ReaperThread.StopWait + TimeSpan.FromSeconds(2), $"Dispose took {sw.Elapsed}");
+        Assert.True(reaper.IsBusy); // abandoned mid-kill: it is a background thread
+        stuck.Set();
+    }
+
+    /// <summary>A kernel whose process_mrelease blocks until released (a huge victim, a stuck reap).</summary>
+    private sealed class BlockingKernel(ManualResetEventSlim release) : IKernel
+    {
+        public volatile bool InMrelease;
+        public SysResult PidfdOpen(int pid) => SysResult.Success(FakeKernel.Fd);
+        public SysResult PidfdSendSignal(int pidfd, int signal) => SysResult.Success();
+        public SysResult ProcessMrelease(int pidfd, uint flags)
+        {
+            InMrelease = true;
+            release.Wait();
+            return SysResult.Success();
+        }
+        public SysResult WaitForExit(int pidfd, int timeoutMs) => SysResult.Success(1);
+        public SysResult Close(int fd) => SysResult.Success();
+        public int ReserveFd() => -1;
     }
 
     [Fact]

@@ -226,8 +226,9 @@ public class MemoryReaderFixtureTests
         Assert.False(reader.IsV1);
         var s = reader.Read();
         Assert.Equal(262144, s.TotalKb);
-        // limit - usage + clean inactive file (20,480 kB inactive, 1,024 kB of it dirty).
-        Assert.Equal(159744 + 20480 - 1024, s.HeadroomKb);
+        // limit - usage + the reclaimable file cache as MemAvailable counts it: 36,864 kB of file LRU,
+        // less the low watermark (2 % of the limit, below half of it), less 1,024 kB dirty.
+        Assert.Equal((159744L * 1024 + 36864L * 1024 - (268435456L * 2 / 100) - 1048576) / 1024, s.HeadroomKb);
         Assert.Equal(s.HeadroomKb, s.FreeKb);
         Assert.Equal(159744 + 36864, s.AvailableKb);
         Assert.Equal(1000 * 4, s.ActivateFileKb);
@@ -272,8 +273,10 @@ public class MemoryReaderFixtureTests
         var s = reader.Read();
         const string stat = "cgroup-hybrid/memory/test/memory.stat";
         Assert.Equal(262144, s.TotalKb);
-        // limit - usage + total_inactive_file - total_dirty.
-        Assert.Equal(262144 - 204800 + (Field(stat, "total_inactive_file") - Field(stat, "total_dirty")) / 1024, s.HeadroomKb);
+        // limit - usage + the reclaimable file cache (more than the limit leaves in this capture: capped at the limit).
+        long file = Field(stat, "total_active_file") + Field(stat, "total_inactive_file");
+        long reclaimable = file - Math.Min(file / 2, 268435456L * 2 / 100) - Field(stat, "total_dirty");
+        Assert.Equal(Math.Min(262144, (57344L * 1024 + reclaimable) / 1024), s.HeadroomKb);
         Assert.Equal(s.HeadroomKb, s.FreeKb);
         Assert.Equal(-1, s.ActivateFileKb);     // v1 reports no activations
         Assert.Equal(-1, s.PgscanTotal);
@@ -289,14 +292,16 @@ public class MemoryReaderFixtureTests
     [Fact]
     public void CgroupMemoryReader_headroom_is_the_smallest_over_the_cgroup_and_its_limited_ancestors()
     {
-        // child.scope: memory.max "max", memory.high 144 MiB, 90 MiB used, 4 MiB inactive: 58 MiB of headroom.
-        // parent.slice: memory.max 200 MiB, 180 MiB used (the child's siblings too), 10 MiB inactive: 30 MiB.
+        // child.scope: memory.max "max", memory.high 144 MiB, 90 MiB used, 4 MiB of file cache of which
+        // half counts (the low watermark, 2.9 MiB, is more): 56 MiB of headroom.
+        // parent.slice: memory.max 200 MiB, 180 MiB used (the child's siblings too), 10 MiB of file
+        // cache less the 4 MiB low watermark: 26 MiB.
         string child = Fixtures.Path("cgroup-v2/parent.slice/child.scope");
         var ancestors = Lmkd.Daemon.Scope.Ancestors(child, "/parent.slice/child.scope");
         Assert.Equal([Fixtures.Path("cgroup-v2/parent.slice")], ancestors);
         using var reader = new CgroupMemoryReader(child, procRoot: Fixtures.Path("system"), pageSizeBytes: 4096, ancestors: ancestors);
         var s = reader.Read();
-        Assert.Equal(30 * 1024, s.HeadroomKb);
+        Assert.Equal(26 * 1024, s.HeadroomKb);
         Assert.Equal(170 * 1024, s.CommittedKb); // the parent decides: 180 MiB used, 10 MiB of it file
         Assert.Equal(144 * 1024, s.TotalKb);   // memory.high is the tighter limit
         Assert.Equal(8, s.ActivateFileKb);
@@ -304,7 +309,7 @@ public class MemoryReaderFixtureTests
 
         // Without the ancestor, the child's own limit decides.
         using var alone = new CgroupMemoryReader(child, procRoot: Fixtures.Path("system"), pageSizeBytes: 4096);
-        Assert.Equal(58 * 1024, alone.Read().HeadroomKb);
+        Assert.Equal(56 * 1024, alone.Read().HeadroomKb);
     }
 
     [Theory]

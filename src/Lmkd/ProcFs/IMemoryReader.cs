@@ -1,0 +1,13 @@
+using Lmkd.Policies;
+
+namespace Lmkd.ProcFs;
+
+/// <summary>
+/// A scope's memory state, read from files kept open. One instance per thread: the monitor thread
+/// reads through one, the reaper thread (what a kill gave back) through another.
+/// </summary>
+public interface IMemoryReader : IDisposable
+{
+    /// <summary>The snapshot; throws IOException when the files cannot be read.</summary>
+    MemorySnapshot Read();
+}
