@@ -29,7 +29,7 @@ public sealed class CandidateCache : IDisposable
 
     public CandidateCache(string procRoot, Scope scope, Action<int, TimeSpan>? onScanned = null)
     {
-        _scanner = new ProcessScanner(procRoot);
+        _scanner = new ProcessScanner(procRoot, cgroupRoot: scope.CgroupRoot);
         _scope = scope;
         _onScanned = onScanned;
         _thread = new Thread(Run) { Name = "lmkd-scanner", IsBackground = true };

@@ -381,9 +381,11 @@ public sealed class MonitorLoop : IDisposable
     {
         ProtectedUids = o.Protect.Uids,
         ProtectedExePaths = o.Protect.ExePaths,
+        ProtectedExeIdentities = ExeRuleFiles.Resolve(o.Protect.ExePaths),
         ProtectedCgroups = o.Protect.Cgroups,
         PreferredUids = o.Prefer.Uids,
         PreferredExePaths = o.Prefer.ExePaths,
+        PreferredExeIdentities = ExeRuleFiles.Resolve(o.Prefer.ExePaths),
         PreferredCgroups = o.Prefer.Cgroups,
     };
 

@@ -21,6 +21,8 @@ public sealed class Scope : IDisposable
     /// cgroup on hybrid hosts, as the scanner's cgroup paths are), or null for the whole machine.
     /// </summary>
     public string? ProcsDirectory { get; init; }
+    /// <summary>The cgroup mount (Lmkd:CgroupRoot): the scanner may read every process's cgroup from its tree.</summary>
+    public string? CgroupRoot { get; init; }
     private IDisposable? _reader;
 
     public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefix.Covers(CgroupPath, processCgroup);
@@ -70,6 +72,7 @@ public sealed class Scope : IDisposable
                 Description = "whole machine",
                 PressureFile = Path.Combine(options.ProcRoot, "pressure/memory"),
                 ReadMemory = reader.Read,
+                CgroupRoot = options.CgroupRoot,
                 _reader = reader as IDisposable,
             };
         }
@@ -89,6 +92,7 @@ public sealed class Scope : IDisposable
             PressureFile = pressure,
             CgroupPath = rel,
             ProcsDirectory = paths.V1MemoryDirectory ?? paths.V2Directory,
+            CgroupRoot = options.CgroupRoot,
             ReadMemory = memReader.Read,
             ReadOomKills = memReader.ReadOomKills,
             _reader = memReader as IDisposable,
