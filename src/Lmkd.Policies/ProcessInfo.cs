@@ -21,7 +21,10 @@ public sealed record ProcessInfo
     /// executable (<see cref="ExeDeleted"/>), its former path, without the kernel's " (deleted)".
     /// </summary>
     public string? ExePath { get; init; }
-    /// <summary>The running executable's identity, or null where it is unknown. Unlike the path, it holds in any mount namespace.</summary>
+    /// <summary>
+    /// The running executable's identity, or null where it is unknown (or not read: no exe rule asked for it).
+    /// Unlike the path, it holds in any mount namespace.
+    /// </summary>
     public FileIdentity? ExeIdentity { get; init; }
     /// <summary>The executable was unlinked while it runs (a package upgrade replaced it).</summary>
     public bool ExeDeleted { get; init; }

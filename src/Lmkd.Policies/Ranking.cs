@@ -45,6 +45,10 @@ public sealed record RankingRules
     public IReadOnlySet<FileIdentity> PreferredExeIdentities { get; init; } = NoFiles;
     public IReadOnlyList<string> PreferredCgroups { get; init; } = [];
 
+    /// <summary>Whether any exe rule exists: only then does a process's executable identity matter.</summary>
+    public bool HasExeRules =>
+        ProtectedExePaths.Count > 0 || ProtectedExeIdentities.Count > 0 || PreferredExePaths.Count > 0 || PreferredExeIdentities.Count > 0;
+
     /// <summary>
     /// Whether an exe path glob (protection or preference) matches <paramref name="exePath"/>: only then does the
     /// process's mount namespace matter, so the scanner reads it only for those.

@@ -27,58 +27,56 @@ public static class ProcStatus
     /// into Name (which comes first) cannot override the kernel's own (the kernel escapes newlines in Name anyway).
     /// False when there is no Uid line.
     /// </summary>
+    /// <remarks>
+    /// Each wanted line is found by a vectorized search for "\n&lt;Key&gt;:" rather than by splitting the ~55 lines:
+    /// status is the largest file a scan reads, and the search made its parsing several times cheaper.
+    /// </remarks>
     public static bool TryParse(ReadOnlySpan<byte> s, out StatusFields fields)
     {
         fields = default;
-        bool haveUid = false, hasMm = false, nsInit = false;
-        uint uid = 0;
-        long anon = 0, file = 0, shmem = 0, swap = 0;
-        // Every wanted line seen: the ~25 lines after VmSwap (signals, capabilities, cpusets) need not be parsed.
-        const int All = 0b111111;
-        int seen = 0;
-        while (seen != All && ProcParse.NextLine(ref s, out var line))
-        {
-            if (!ProcParse.TrySplitKey(line, out var key, out var rest))
-                continue;
-            // Dispatch on the first byte: most of the ~55 lines then cost one comparison.
-            switch (key[0])
-            {
-                case (byte)'U':
-                    if (key.SequenceEqual("Uid"u8))
-                    {
-                        haveUid = ProcParse.TryParseUInt64(ProcParse.FirstToken(rest), out ulong u) && u <= uint.MaxValue;
-                        uid = haveUid ? (uint)u : 0;
-                        seen |= 1;
-                    }
-                    break;
-                case (byte)'R':
-                    if (key.SequenceEqual("RssAnon"u8)) { anon = Kb(rest); hasMm = true; seen |= 2; }
-                    else if (key.SequenceEqual("RssFile"u8)) { file = Kb(rest); hasMm = true; seen |= 4; }
-                    else if (key.SequenceEqual("RssShmem"u8)) { shmem = Kb(rest); hasMm = true; seen |= 8; }
-                    break;
-                case (byte)'V':
-                    if (key.SequenceEqual("VmSwap"u8))
-                    {
-                        swap = Kb(rest);
-                        seen |= 16;
-                    }
-                    break;
-                case (byte)'N':
-                    if (key.SequenceEqual("NSpid"u8))
-                    {
-                        nsInit = IsInitBelowReader(rest);
-                        seen |= 32;
-                    }
-                    break;
-            }
-        }
+        if (!TryFindValue(s, "\nUid:"u8, out var uidValue))
+            return false;
+        bool haveUid = ProcParse.TryParseUInt64(ProcParse.FirstToken(uidValue), out ulong u) && u <= uint.MaxValue;
         if (!haveUid)
             return false;
+        bool anonFound = TryFindValue(s, "\nRssAnon:"u8, out var anon);
+        bool fileFound = TryFindValue(s, "\nRssFile:"u8, out var file);
+        bool shmemFound = TryFindValue(s, "\nRssShmem:"u8, out var shmem);
         fields = new StatusFields
         {
-            Uid = uid, RssAnonBytes = anon, RssFileBytes = file, RssShmemBytes = shmem, SwapBytes = swap, HasMm = hasMm,
-            IsNamespaceInit = nsInit,
+            Uid = (uint)u,
+            RssAnonBytes = anonFound ? Kb(anon) : 0,
+            RssFileBytes = fileFound ? Kb(file) : 0,
+            RssShmemBytes = shmemFound ? Kb(shmem) : 0,
+            SwapBytes = TryFindValue(s, "\nVmSwap:"u8, out var swap) ? Kb(swap) : 0,
+            HasMm = anonFound || fileFound || shmemFound,
+            IsNamespaceInit = TryFindValue(s, "\nNSpid:"u8, out var nspid) && IsInitBelowReader(nspid),
         };
+        return true;
+    }
+
+    /// <summary>
+    /// The rest of the last line whose key is <paramref name="newlineKeyColon"/> ("\nKey:"), blanks trimmed; the
+    /// first line has no newline before it.
+    /// </summary>
+    private static bool TryFindValue(ReadOnlySpan<byte> s, ReadOnlySpan<byte> newlineKeyColon, out ReadOnlySpan<byte> value)
+    {
+        int at = s.LastIndexOf(newlineKeyColon);
+        int from;
+        if (at >= 0)
+            from = at + newlineKeyColon.Length;
+        else if (s.StartsWith(newlineKeyColon[1..]))
+            from = newlineKeyColon.Length - 1;
+        else
+        {
+            value = default;
+            return false;
+        }
+        value = s[from..];
+        int nl = value.IndexOf((byte)'\n');
+        if (nl >= 0)
+            value = value[..nl];
+        value = ProcParse.TrimStart(value);
         return true;
     }
 

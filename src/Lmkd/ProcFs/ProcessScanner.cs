@@ -279,7 +279,7 @@ public sealed unsafe class ProcessScanner
             ExePath = exe.Path,
             ExeIdentity = exe.Identity,
             ExeDeleted = exe.Deleted,
-            ExeUnreadable = exe.Path is null || exe.Identity is null,
+            ExeUnreadable = exe.Unreadable,
             InInitMountNamespace = exe.InInitMountNamespace,
             IsNamespaceInit = st.IsNamespaceInit,
             CgroupPath = cgroup,
@@ -299,27 +299,31 @@ public sealed unsafe class ProcessScanner
         return status;
     }
 
-    private readonly record struct Exe(string? Path, FileIdentity? Identity, bool Deleted, bool InInitMountNamespace);
+    private readonly record struct Exe(string? Path, FileIdentity? Identity, bool Deleted, bool InInitMountNamespace, bool Unreadable);
 
     /// <summary>
     /// The exe link's text, and the executable's identity through the same magic link (statx follows it to the file
-    /// itself, in whatever mount namespace the process lives, also once the file is unlinked).
+    /// itself, in whatever mount namespace the process lives, also once the file is unlinked). Rules without any
+    /// exe rule need neither the identity nor the namespace: then only the path is read, for the logs.
     /// </summary>
     private Exe ReadExe(int dirFd)
     {
+        var rules = _exePathRules;
+        bool identify = rules is null || rules.HasExeRules;
         nint n;
         fixed (byte* p = _link)
         fixed (byte* name = "exe\0"u8)
             n = Native.ReadLinkAt(dirFd, name, p, (nuint)_link.Length);
-        FileIdentity? identity = FileStat.TryIdentify(dirFd, "exe\0"u8, out var id, out uint links, out _) ? id : null;
+        uint links = 1;
+        FileIdentity? identity = identify && FileStat.TryIdentify(dirFd, "exe\0"u8, out var id, out links, out _) ? id : null;
+        bool identityMissing = identify && identity is null;
         // n == buffer size means it may be truncated: better no path than a wrong one (exe paths feed protection rules).
         if (n <= 0 || n >= _link.Length)
-            return new Exe(null, identity, false, false);
+            return new Exe(null, identity, false, false, Unreadable: true);
         var target = ExeLink.FormerPath(_link.AsSpan(0, (int)n), identity is null ? 1u : links, out bool deleted);
         string path = _strings.Get(target);
-        var rules = _exePathRules;
         bool inInitNamespace = (rules is null || rules.AnyExePathGlobMatches(path)) && IsInInitMountNamespace(dirFd);
-        return new Exe(path, identity, deleted, inInitNamespace);
+        return new Exe(path, identity, deleted, inInitNamespace, identityMissing);
     }
 
     private bool IsInInitMountNamespace(int dirFd) =>

@@ -29,7 +29,7 @@ public class ScannerIdentityFixtureTests
     }
 
     [Fact]
-    public void Status_parse_stops_only_once_every_wanted_line_was_seen()
+    public void Status_figures_are_found_wherever_their_line_is()
     {
         // Swap before the Rss lines (no kernel prints it so): still every figure is read.
         var status = "Uid:\t7\t7\t7\t7\nNSpid:\t5\nVmSwap:\t8 kB\nRssAnon:\t1 kB\nRssFile:\t2 kB\nRssShmem:\t3 kB\n"u8;
@@ -188,6 +188,24 @@ public class ScannerIdentityFixtureTests
 
             scanner.ExePathRules = null; // every process's
             Assert.True(scanner.Scan().Single(p => p.Pid == 101).InInitMountNamespace);
+        }
+    }
+
+    [Fact]
+    public void Without_exe_rules_only_the_path_is_read()
+    {
+        var (tree, binary) = TreeWithExecutables();
+        using (tree)
+        {
+            MountNamespace(tree, 1, HostNs);
+            MountNamespace(tree, 100, HostNs);
+            var scanner = new ProcessScanner(tree.Root) { ExePathRules = new RankingRules { ProtectedUids = [0] } };
+            var p = scanner.Read(100)!;
+            Assert.Equal(binary, p.ExePath);
+            Assert.Null(p.ExeIdentity);           // nothing would compare it
+            Assert.False(p.ExeUnreadable);        // not asked is not unreadable
+            Assert.False(p.InInitMountNamespace); // no path rule: not read
+            Assert.True(scanner.Read(103)!.ExeUnreadable); // no link at all still is
         }
     }
 
