@@ -73,9 +73,9 @@ public sealed class MonitorLoop : IDisposable
         _log = log;
         _rules = BuildRules(options);
         _policy = new KillPolicy(options.Policy);
-        _scanner = new ProcessScanner(options.ProcRoot);
+        _scanner = new ProcessScanner(options.ProcRoot) { ExePathRules = _rules };
         // Created here, on the host's thread: its scanner thread must not inherit the monitor's real-time priority.
-        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned);
+        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned) { ExePathRules = _rules };
 
         var kernel = new LinuxKernel();
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
@@ -373,6 +373,7 @@ public sealed class MonitorLoop : IDisposable
     {
         _options = next;
         _rules = BuildRules(next);
+        _scanner.ExePathRules = _candidates.ExePathRules = _rules;
         _policy.UpdateOptions(next.Policy);
         _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
     }
