@@ -13,10 +13,11 @@ public readonly record struct ScanCounts(int Entries, int Returned, int Skipped,
 /// fd on its /proc/&lt;pid&gt; directory, so all its files come from the same process even if the
 /// pid is recycled mid-read (the old directory then answers ESRCH/ENOENT). A process that vanishes
 /// is skipped quietly: that is a normal outcome, not an error.
-/// <para>Per process a scan reads stat, status and oom_score_adj (one read each) and the exe link with the
-/// executable's identity; the cgroup comes from one walk of the cgroup tree when that is cheaper (see
-/// <see cref="CgroupMembership"/>). Every file a scan touches also costs the kernel an inode and a dentry the first
-/// time, charged to Lmkd's cgroup, so the mount namespace is read only for processes whose exe path a rule matches.</para>
+/// <para>Per process a scan reads stat, status and oom_score_adj (one read each) and the exe link, with the
+/// executable's identity when exe rules exist; the cgroup comes from one walk of the cgroup tree when that is cheaper
+/// (see <see cref="CgroupMembership"/>). Every file a scan touches also costs the kernel an inode and a dentry the
+/// first time, charged to Lmkd's cgroup, so the mount namespace is read only for processes whose exe path a rule
+/// matches.</para>
 /// <para>Scan and Read share buffers and are not thread-safe; ReadStartTime and ReadOomScoreAdj are
 /// (they use only the stack), so the kill path may call them from its own thread.</para>
 /// </summary>
@@ -70,9 +71,10 @@ public sealed unsafe class ProcessScanner
     internal Func<ulong> BootTimeTicks { get; init; } = Native.BootTimeTicks;
 
     /// <summary>
-    /// The rules whose exe path globs decide which processes' mount namespace is read (only a matching path needs
-    /// it). Null, the default, reads it for every process: correct whatever the rules, at the cost of two more
-    /// /proc entries per process. The daemon sets it at start and on reload.
+    /// The rules that decide what is read of each executable: its identity only when they hold an exe rule, its
+    /// mount namespace only when one of their globs matches its path. Null, the default, reads both for every
+    /// process: correct whatever the rules, at the cost of a statx and two more /proc entries per process. The
+    /// daemon sets it at start and on reload.
     /// </summary>
     public RankingRules? ExePathRules
     {
