@@ -43,7 +43,8 @@ public static class CandidatesCommand
             return Program.ExitConfig;
 
         var rules = MonitorLoop.BuildRules(options);
-        var scanner = new ProcessScanner(options.ProcRoot, cgroupRoot: options.CgroupRoot) { ExePathRules = rules };
+        // ExePathRules left unset: every executable identified and every mount namespace read, so the JSON shows both facts.
+        var scanner = new ProcessScanner(options.ProcRoot, cgroupRoot: options.CgroupRoot);
         string? scope = options.Scope.IsCgroup ? "/" + options.Scope.Cgroup!.Trim('/') : null;
         var processes = scanner.Scan(scope is null ? null : cg => CgroupPrefix.Covers(scope, cg));
         var ranking = VictimRanking.Rank(processes, minScoreAdj, rules, Environment.ProcessId);
