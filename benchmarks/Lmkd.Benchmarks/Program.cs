@@ -2,12 +2,15 @@ using BenchmarkDotNet.Running;
 using Lmkd.Benchmarks;
 
 // `allocs` counts the monitor thread's own allocations per wake-up (exact, per thread).
+// `scan` times a full /proc scan per process at 2,000 and 10,000 processes against a C loop and the naive scanner.
 // `pressure` runs the real daemon under real pressure (a scenario, not BenchmarkDotNet);
 // anything else goes to BenchmarkDotNet (no arguments: every benchmark, not the interactive menu).
 if (args.Length > 0 && args[0] == "pressure")
     return PressureScenario.Run(args[1..]);
 if (args.Length > 0 && args[0] == "allocs")
     return AllocationCheck.Run(args[1..]);
+if (args.Length > 0 && args[0] == "scan")
+    return ScanCost.Run(args[1..]);
 
 // The idle processes some benchmarks share must not outlive the program, also on Ctrl-C.
 Console.CancelKeyPress += (_, _) => IdleProcesses.DisposeShared();

@@ -11,7 +11,7 @@ namespace Lmkd.Policies;
 /// is bounded by the segment length for '*' and by the path length for '**'; operator patterns have
 /// few stars, so this stays cheap.
 /// </remarks>
-internal static class PathGlob
+public static class PathGlob
 {
     public static bool IsMatch(string pattern, string? path) =>
         path is not null && IsMatch(pattern.AsSpan(), path.AsSpan());

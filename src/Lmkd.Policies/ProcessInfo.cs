@@ -15,8 +15,28 @@ public sealed record ProcessInfo
     public uint Uid { get; init; }
     /// <summary>The process's own name: set by the process itself, so never trusted for protection.</summary>
     public string Comm { get; init; } = "";
-    /// <summary>Target of /proc/&lt;pid&gt;/exe, or null where it could not be read.</summary>
+    /// <summary>
+    /// Target of /proc/&lt;pid&gt;/exe, or null where it could not be read. A path as the process's own mount
+    /// namespace shows it: only <see cref="InInitMountNamespace"/> makes it the path the host means. For an unlinked
+    /// executable (<see cref="ExeDeleted"/>), its former path, without the kernel's " (deleted)".
+    /// </summary>
     public string? ExePath { get; init; }
+    /// <summary>
+    /// The running executable's identity, or null where it is unknown (or not read: no exe rule asked for it).
+    /// Unlike the path, it holds in any mount namespace.
+    /// </summary>
+    public FileIdentity? ExeIdentity { get; init; }
+    /// <summary>The executable was unlinked while it runs (a package upgrade replaced it).</summary>
+    public bool ExeDeleted { get; init; }
+    /// <summary>The exe link or the executable's identity could not be read while the process's other files could.</summary>
+    public bool ExeUnreadable { get; init; }
+    /// <summary>
+    /// The process shares pid 1's mount namespace, so <see cref="ExePath"/> names the file the host's path names.
+    /// In a namespace of its own a process chooses what its paths show (an unprivileged `unshare -Urm` and a bind mount).
+    /// </summary>
+    public bool InInitMountNamespace { get; init; }
+    /// <summary>pid 1 of a pid namespace below the root one (a container's init): its death kills its whole namespace.</summary>
+    public bool IsNamespaceInit { get; init; }
     /// <summary>Cgroup path (v2 "0::" line, else the v1 memory controller's), e.g. "/system.slice/foo.service".</summary>
     public string CgroupPath { get; init; } = "/";
     public int OomScoreAdj { get; init; }

@@ -77,14 +77,20 @@ public static class VictimRanking
             return ExclusionReason.KernelThread;
         if (p.State is 'Z' or 'X')
             return ExclusionReason.Zombie;
+        // Skipped, not weighed: its death takes every process of its namespace, whose adj and protections it does not share.
+        if (p.IsNamespaceInit)
+            return ExclusionReason.NamespaceInit;
         if (p.OomScoreAdj == -1000)
             return ExclusionReason.OomDisabled;
         if (Contains(rules.ProtectedUids, p.Uid))
             return ExclusionReason.ProtectedUid;
-        if (AnyGlobMatches(rules.ProtectedExePaths, p.ExePath))
+        if (ExeMatches(p, rules.ProtectedExePaths, rules.ProtectedExeIdentities))
             return ExclusionReason.ProtectedExe;
         if (AnyPrefixCovers(rules.ProtectedCgroups, p.CgroupPath))
             return ExclusionReason.ProtectedCgroup;
+        // An executable Lmkd cannot see might be a protected one: fail safe rather than kill it.
+        if (p.ExeUnreadable && (rules.ProtectedExePaths.Count > 0 || rules.ProtectedExeIdentities.Count > 0))
+            return ExclusionReason.ExeUnreadable;
         if (p.OomScoreAdj < minScoreAdj)
             return ExclusionReason.BelowMinScoreAdj;
         if (p.WeightBytes <= 0)
@@ -94,8 +100,17 @@ public static class VictimRanking
 
     internal static bool IsPreferred(ProcessInfo p, RankingRules rules) =>
         Contains(rules.PreferredUids, p.Uid)
-        || AnyGlobMatches(rules.PreferredExePaths, p.ExePath)
+        || ExeMatches(p, rules.PreferredExePaths, rules.PreferredExeIdentities)
         || AnyPrefixCovers(rules.PreferredCgroups, p.CgroupPath);
+
+    /// <summary>
+    /// An exe rule holds when the executable is one of the files the rules named at load (any mount namespace, also
+    /// unlinked), or when the path matches a glob and the process is in pid 1's mount namespace, where a path means
+    /// what the host means (a binary installed after the load, or one whose rule is a glob).
+    /// </summary>
+    internal static bool ExeMatches(ProcessInfo p, IReadOnlyList<string> globs, IReadOnlySet<FileIdentity> files) =>
+        (files.Count > 0 && p.ExeIdentity is { } id && files.Contains(id))
+        || (p.InInitMountNamespace && AnyGlobMatches(globs, p.ExePath));
 
     /// <summary>Negative when <paramref name="a"/> should be killed before <paramref name="b"/>.</summary>
     internal static int Compare(ProcessInfo a, bool aPreferred, ProcessInfo b, bool bPreferred)
@@ -123,7 +138,7 @@ public static class VictimRanking
         return false;
     }
 
-    private static bool AnyGlobMatches(IReadOnlyList<string> globs, string? exePath)
+    internal static bool AnyGlobMatches(IReadOnlyList<string> globs, string? exePath)
     {
         if (exePath is null)
             return false; // unknown exe: neither protected nor preferred by path

@@ -7,6 +7,7 @@ public class VictimRankingTests
     private const int SelfPid = 4242;
     private const long MiB = 1024 * 1024;
 
+    /// <summary>A process as the scanner reports one in pid 1's mount namespace; a null exe is one it could not read.</summary>
     private static ProcessInfo P(int pid, int adj = 0, long rssMiB = 10, ulong start = 1000, uint uid = 1000,
         string? exe = "/usr/bin/app", string cgroup = "/user.slice/app", string comm = "app", char state = 'S',
         bool kthread = false, long swapMiB = 0) => new()
@@ -18,6 +19,8 @@ public class VictimRankingTests
             SwapBytes = swapMiB * MiB,
             Uid = uid,
             ExePath = exe,
+            ExeUnreadable = exe is null && !kthread,
+            InInitMountNamespace = true,
             CgroupPath = cgroup,
             Comm = comm,
             State = state,
@@ -185,20 +188,19 @@ public class VictimRankingTests
     }
 
     [Fact]
-    public void NullExeMatchesNeitherProtectionNorPreference()
+    public void UnreadableExeIsProtectedFailSafeButNeverPreferred()
     {
-        var rules = new RankingRules { ProtectedExePaths = ["**"], PreferredExePaths = ["**"] };
+        var rules = new RankingRules { ProtectedExePaths = ["/usr/sbin/*"], PreferredExePaths = ["**"] };
         var unknownExe = P(10, adj: 500, exe: null);
         var knownExe = P(11, adj: 900, exe: "/usr/bin/x");
 
         var result = VictimRanking.Rank([unknownExe, knownExe], 0, rules, SelfPid);
 
-        // "**" protects every readable exe, but not the unreadable one...
-        Assert.Equal(ExclusionReason.ProtectedExe, Assert.Single(result.Rejected).Reason);
-        Assert.Equal(11, result.Rejected[0].Process.Pid);
-        // ...and the unreadable one is eligible but was not promoted as preferred either.
-        Assert.Equal([10], result.Ranked.Select(p => p.Pid));
+        // An exe Lmkd cannot read might be /usr/sbin/something: with exe protections in force it is spared...
+        Assert.Equal(new RejectedCandidate(unknownExe, ExclusionReason.ExeUnreadable), Assert.Single(result.Rejected));
+        Assert.Equal([11], result.Ranked.Select(p => p.Pid));
 
+        // ...without them it is an ordinary candidate, and no exe preference promotes it.
         var preferOnly = new RankingRules { PreferredExePaths = ["**"] };
         Assert.Equal([11, 10], Order([unknownExe, knownExe with { OomScoreAdj = 100 }], rules: preferOnly));
     }
@@ -371,12 +373,14 @@ public class VictimRankingTests
         {
             ProtectedUids = [0],
             ProtectedExePaths = ["/usr/sbin/*", "/opt/**/db"],
+            ProtectedExeIdentities = new HashSet<FileIdentity> { new(1, 2, 3), new(1, 7, 3) },
             ProtectedCgroups = ["/system.slice"],
             PreferredCgroups = ["/batch.slice"],
+            PreferredExeIdentities = new HashSet<FileIdentity> { new(1, 9, 3) },
         };
         var candidates = Enumerable.Range(2, 300)
             .Select(i => P(i, adj: i % 1001, rssMiB: i % 7, cgroup: i % 3 == 0 ? "/batch.slice/x" : "/user.slice/y",
-                exe: i % 5 == 0 ? "/opt/a/b/db" : "/usr/bin/app"))
+                exe: i % 5 == 0 ? "/opt/a/b/db" : "/usr/bin/app") with { ExeIdentity = new FileIdentity(1, (ulong)(i % 11), 3) })
             .ToArray();
         VictimRanking.Pick(candidates, 100, rules, SelfPid); // warm up
 

@@ -42,10 +42,12 @@ public static class CandidatesCommand
         if (options is null)
             return Program.ExitConfig;
 
-        var scanner = new ProcessScanner(options.ProcRoot);
+        var rules = MonitorLoop.BuildRules(options);
+        // ExePathRules left unset: every executable identified and every mount namespace read, so the JSON shows both facts.
+        var scanner = new ProcessScanner(options.ProcRoot, cgroupRoot: options.CgroupRoot);
         string? scope = options.Scope.IsCgroup ? "/" + options.Scope.Cgroup!.Trim('/') : null;
         var processes = scanner.Scan(scope is null ? null : cg => CgroupPrefix.Covers(scope, cg));
-        var ranking = VictimRanking.Rank(processes, minScoreAdj, MonitorLoop.BuildRules(options), Environment.ProcessId);
+        var ranking = VictimRanking.Rank(processes, minScoreAdj, rules, Environment.ProcessId);
 
         if (json)
             WriteJson(stdout, ranking);
@@ -103,6 +105,9 @@ public static class CandidatesCommand
         w.WriteString("comm", p.Comm);
         w.WriteNumber("uid", p.Uid);
         w.WriteString("exe", p.ExePath);
+        w.WriteBoolean("exeDeleted", p.ExeDeleted);
+        w.WriteBoolean("inInitMountNamespace", p.InInitMountNamespace);
+        w.WriteBoolean("namespaceInit", p.IsNamespaceInit);
         w.WriteString("cgroup", p.CgroupPath);
         w.WriteNumber("oomScoreAdj", p.OomScoreAdj);
         w.WriteNumber("rssBytes", p.RssBytes);

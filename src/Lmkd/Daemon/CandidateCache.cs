@@ -29,7 +29,7 @@ public sealed class CandidateCache : IDisposable
 
     public CandidateCache(string procRoot, Scope scope, Action<int, TimeSpan>? onScanned = null, Action<Exception>? onError = null)
     {
-        _scanner = new ProcessScanner(procRoot);
+        _scanner = new ProcessScanner(procRoot, cgroupRoot: scope.CgroupRoot);
         _scope = scope;
         _onScanned = onScanned;
         _onError = onError;
@@ -38,6 +38,13 @@ public sealed class CandidateCache : IDisposable
     }
 
     public Snapshot? Latest => _latest;
+
+    /// <summary>The rules whose exe rules decide what the scanner reads of each executable (set at start and reload).</summary>
+    public RankingRules? ExePathRules
+    {
+        get => _scanner.ExePathRules;
+        set => _scanner.ExePathRules = value;
+    }
 
     /// <summary>Ask for a fresh scan; requests made while one runs coalesce into one more.</summary>
     public void RequestRefresh() => _request.Set();

@@ -100,13 +100,14 @@ public sealed class MonitorLoop : IDisposable
         _notifier = notifier;
         _metrics = metrics;
         _log = log;
+        var rules = BuildRules(options);
         _policy = new KillPolicy(options.Policy, options.Headroom);
         _pacer = new LoopPacer(Pacing(options));
-        _scanner = new ProcessScanner(options.ProcRoot);
+        _scanner = new ProcessScanner(options.ProcRoot) { ExePathRules = rules };
         // Created here, on the host's thread: the scanner and reaper threads must not inherit the
         // monitor's real-time priority.
-        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned, _ => Interlocked.Increment(ref _scanFaults));
-        _chooser = new VictimChooser(new ScopeProcessSource(_scanner, scope), () => _candidates.Latest, _selfPid) { Rules = BuildRules(options) };
+        _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned, _ => Interlocked.Increment(ref _scanFaults)) { ExePathRules = rules };
+        _chooser = new VictimChooser(new ScopeProcessSource(_scanner, scope), () => _candidates.Latest, _selfPid) { Rules = rules };
 
         kernel ??= new LinuxKernel();
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
@@ -600,7 +601,9 @@ public sealed class MonitorLoop : IDisposable
     private void ApplyOptions(LmkdOptions next)
     {
         _options = next;
-        _chooser.Rules = BuildRules(next);
+        var rules = BuildRules(next);
+        _chooser.Rules = rules;
+        _scanner.ExePathRules = _candidates.ExePathRules = rules;
         _policy.UpdateOptions(next.Policy, next.Headroom);
         _pacer.UpdateOptions(Pacing(next));
         _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
@@ -613,9 +616,11 @@ public sealed class MonitorLoop : IDisposable
     {
         ProtectedUids = o.Protect.Uids,
         ProtectedExePaths = o.Protect.ExePaths,
+        ProtectedExeIdentities = ExeRuleFiles.Resolve(o.Protect.ExePaths),
         ProtectedCgroups = o.Protect.Cgroups,
         PreferredUids = o.Prefer.Uids,
         PreferredExePaths = o.Prefer.ExePaths,
+        PreferredExeIdentities = ExeRuleFiles.Resolve(o.Prefer.ExePaths),
         PreferredCgroups = o.Prefer.Cgroups,
     };
 

@@ -31,6 +31,8 @@ public sealed class Scope : IDisposable
     /// cgroup on hybrid hosts, as the scanner's cgroup paths are), or null for the whole machine.
     /// </summary>
     public string? ProcsDirectory { get; init; }
+    /// <summary>The cgroup mount (Lmkd:CgroupRoot): the scanner may read every process's cgroup from its tree.</summary>
+    public string? CgroupRoot { get; init; }
 
     public bool Contains(string processCgroup) => CgroupPath is null || CgroupPrefix.Covers(CgroupPath, processCgroup);
 
@@ -80,6 +82,7 @@ public sealed class Scope : IDisposable
                 PressureFile = Path.Combine(procRoot, "pressure/memory"),
                 Memory = new SystemMemoryReader(procRoot),
                 OpenMemoryReader = () => new SystemMemoryReader(procRoot),
+                CgroupRoot = options.CgroupRoot,
             };
         }
 
@@ -105,6 +108,7 @@ public sealed class Scope : IDisposable
             ProcsDirectory = paths.V1MemoryDirectory ?? paths.V2Directory,
             Memory = memReader,
             OpenMemoryReader = OpenReader,
+            CgroupRoot = options.CgroupRoot,
             ReadOomKills = memReader.ReadOomKills,
             MemoryEvents = events,
             MemoryEventsMissing = events is null ? why : null,

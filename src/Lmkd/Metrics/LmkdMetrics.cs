@@ -236,6 +236,7 @@ public sealed class LmkdMetrics
     {
         foreach (var r in ranking.Rejected)
             if (r.Reason is ExclusionReason.ProtectedUid or ExclusionReason.ProtectedExe or ExclusionReason.ProtectedCgroup
+                    or ExclusionReason.ExeUnreadable
                 && r.Process.OomScoreAdj >= ranking.MinScoreAdj)
                 return "protected";
         return "no_victim";

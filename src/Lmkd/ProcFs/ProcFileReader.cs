@@ -67,6 +67,51 @@ public sealed unsafe class ProcFileReader
         }
     }
 
+    /// <summary>
+    /// <see cref="ReadAt"/> for a file the kernel generates in one piece: one seq_file record or one value, as
+    /// /proc/&lt;pid&gt;/stat, status, cgroup and oom_score_adj are. A read that does not fill the buffer then returned
+    /// the whole file, so the read that would only see EOF is skipped: one system call fewer per file. Not for files
+    /// of many records (cgroup.procs, meminfo): the kernel may return those a page at a time.
+    /// </summary>
+    public ProcReadStatus ReadAtOnce(int dirFd, ReadOnlySpan<byte> relativePath, out ReadOnlySpan<byte> content)
+    {
+        content = default;
+        int fd;
+        fixed (byte* p = relativePath)
+            fd = Native.OpenAt(dirFd, p, Native.O_RDONLY | Native.O_CLOEXEC);
+        if (fd < 0)
+            return Fail(Native.Errno);
+        try
+        {
+            while (true)
+            {
+                nint n;
+                fixed (byte* b = _buffer)
+                    n = Native.PRead(fd, b, (nuint)_buffer.Length, 0);
+                if (n < 0)
+                {
+                    int e = Native.Errno;
+                    if (e == Native.EINTR)
+                        continue;
+                    return Fail(e);
+                }
+                if (n < _buffer.Length)
+                {
+                    LastErrno = 0;
+                    content = _buffer.AsSpan(0, (int)n);
+                    return ProcReadStatus.Ok;
+                }
+                if (_buffer.Length >= MaxFileSize)
+                    return Fail(Native.EINVAL);
+                _buffer = new byte[Math.Min(MaxFileSize, _buffer.Length * 2)];
+            }
+        }
+        finally
+        {
+            Native.Close(fd);
+        }
+    }
+
     /// <summary>Reads an fd the caller owns from offset 0 (pread: the fd's position is not used).</summary>
     public ProcReadStatus ReadOpenFd(int fd, out ReadOnlySpan<byte> content)
     {

@@ -4,48 +4,20 @@ using Lmkd.Policies;
 
 namespace Lmkd.ProcFs;
 
-/// <summary>The /proc/&lt;pid&gt;/stat fields Lmkd uses. Comm points into the parsed buffer.</summary>
-public readonly ref struct StatFields
-{
-    /// <summary>PF_KTHREAD in the flags field (field 9).</summary>
-    public const uint PfKthread = 0x00200000;
-
-    public int Pid { get; init; }
-    public ReadOnlySpan<byte> Comm { get; init; }
-    public char State { get; init; }
-    public int Ppid { get; init; }
-    public uint Flags { get; init; }
-    /// <summary>Field 22, clock ticks since boot.</summary>
-    public ulong StartTime { get; init; }
-
-    /// <summary>A kernel thread: PF_KTHREAD, or kthreadd (pid 2) and its children.</summary>
-    public bool IsKernelThread => (Flags & PfKthread) != 0 || Pid == 2 || Ppid == 2;
-
-    /// <summary>Zombie or dead: nothing left to kill.</summary>
-    public bool IsZombie => State is 'Z' or 'X' or 'x';
-}
-
-/// <summary>The /proc/&lt;pid&gt;/status fields Lmkd uses, converted to bytes.</summary>
-public readonly record struct StatusFields
-{
-    /// <summary>The real uid (first value of "Uid:").</summary>
-    public uint Uid { get; init; }
-    public long RssAnonBytes { get; init; }
-    public long RssFileBytes { get; init; }
-    public long RssShmemBytes { get; init; }
-    public long SwapBytes { get; init; }
-    /// <summary>False when the Rss lines are absent: a kernel thread, or a process whose mm is already gone.</summary>
-    public bool HasMm { get; init; }
-}
-
 /// <summary>What the last <see cref="ProcessScanner.Scan"/> saw, for logs and metrics.</summary>
-public readonly record struct ScanCounts(int Entries, int Returned, int Skipped, int Vanished);
+/// <param name="CgroupsWalked">Cgroups whose cgroup.procs gave the processes' cgroups (0: each process's file was read).</param>
+public readonly record struct ScanCounts(int Entries, int Returned, int Skipped, int Vanished, int CgroupsWalked = 0);
 
 /// <summary>
 /// Reads processes from /proc (or a fixture tree shaped like it). Each process is read through one
 /// fd on its /proc/&lt;pid&gt; directory, so all its files come from the same process even if the
 /// pid is recycled mid-read (the old directory then answers ESRCH/ENOENT). A process that vanishes
 /// is skipped quietly: that is a normal outcome, not an error.
+/// <para>Per process a scan reads stat, status and oom_score_adj (one read each) and the exe link, with the
+/// executable's identity when exe rules exist; the cgroup comes from one walk of the cgroup tree when that is cheaper
+/// (see <see cref="CgroupMembership"/>). Every file a scan touches also costs the kernel an inode and a dentry the
+/// first time, charged to Lmkd's cgroup, so the mount namespace is read only for processes whose exe path a rule
+/// matches.</para>
 /// <para>Scan and Read share buffers and are not thread-safe; ReadStartTime and ReadOomScoreAdj are
 /// (they use only the stack), so the kill path may call them from its own thread.</para>
 /// </summary>
@@ -59,28 +31,56 @@ public sealed unsafe class ProcessScanner
 
     private const int MaxSmallFile = 4096; // stat and oom_score_adj are a few hundred bytes at most
 
+    /// <summary>A walk of the cgroup tree pays off only with a few processes per cgroup; with fewer, the files cost less.</summary>
+    private const int ProcessesPerCgroupForWalk = 4;
+    /// <summary>After a walk that did not pay off (or did not agree with /proc), this many scans read the files.</summary>
+    private const int ScansBetweenWalkRetries = 16;
+
     private readonly byte[] _rootUtf8;
     private readonly bool _preferV1Memory;
     private readonly ProcFileReader _reader = new(4096);
     private readonly Utf8StringPool _strings = new();
+    private readonly CgroupMembership? _membership;
     private readonly byte[] _dirents = new byte[32 * 1024];
     private readonly byte[] _link = new byte[4096 + 1];
     private int _lastCount = 64;
+    private int _scansUntilWalk;
+    private ulong? _initMountNamespace;
+    private volatile RankingRules? _exePathRules;
     private readonly List<int> _pids = new(256);
 
     /// <param name="procRoot">/proc, or a fixture directory of pid directories.</param>
     /// <param name="preferV1Memory">Take the v1 memory controller's cgroup line when present (hybrid hosts keep
-    /// the memory controller on v1), else the v2 "0::" line. See <see cref="ParseCgroupPath"/>.</param>
-    public ProcessScanner(string procRoot = "/proc", bool preferV1Memory = true)
+    /// the memory controller on v1), else the v2 "0::" line. See <see cref="ProcCgroup.TryFindPath"/>.</param>
+    /// <param name="cgroupRoot">The cgroup mount (Lmkd:CgroupRoot): when given, a scan may take every process's
+    /// cgroup from one walk of the hierarchy it reports instead of one file per process. Null: always the files.</param>
+    public ProcessScanner(string procRoot = "/proc", bool preferV1Memory = true, string? cgroupRoot = null)
     {
         ProcRoot = procRoot.Length > 1 ? procRoot.TrimEnd('/') : procRoot;
         _preferV1Memory = preferV1Memory;
         _rootUtf8 = Encoding.UTF8.GetBytes(ProcRoot);
+        if (cgroupRoot is not null && ReportedHierarchy(cgroupRoot, preferV1Memory) is { } hierarchy)
+            _membership = new CgroupMembership(hierarchy, _strings);
     }
 
     public string ProcRoot { get; }
 
     public ScanCounts LastScanCounts { get; private set; }
+
+    /// <summary>Clock ticks since boot, as /proc/&lt;pid&gt;/stat counts a start time (tests set a fixture's clock).</summary>
+    internal Func<ulong> BootTimeTicks { get; init; } = Native.BootTimeTicks;
+
+    /// <summary>
+    /// The rules that decide what is read of each executable: its identity only when they hold an exe rule, its
+    /// mount namespace only when one of their globs matches its path. Null, the default, reads both for every
+    /// process: correct whatever the rules, at the cost of a statx and two more /proc entries per process. The
+    /// daemon sets it at start and on reload.
+    /// </summary>
+    public RankingRules? ExePathRules
+    {
+        get => _exePathRules;
+        set => _exePathRules = value;
+    }
 
     /// <summary>
     /// Every user process (no kernel threads, zombies or processes without an mm) whose cgroup path
@@ -142,11 +142,15 @@ public sealed unsafe class ProcessScanner
         _strings.BeginGeneration();
         var result = new List<ProcessInfo>(Math.Min(_lastCount, pids.Count) + 16);
         int skipped = 0, vanished = 0;
+        ulong walkedBefore = 0;
         int rootFd = ProcFileReader.OpenPath(ProcRoot, out int errno);
         if (rootFd < 0)
             throw new IOException($"open {ProcRoot}: errno {errno}");
         try
         {
+            _initMountNamespace = ReadInitMountNamespace(rootFd);
+            // Processes that started after the walk began were not in it (nor is a later owner of a listed pid).
+            walkedBefore = WalkCgroups(rootFd, pids.Count) ? BootTimeTicksAtWalk : 0;
             Span<byte> name = stackalloc byte[16];
             foreach (int pid in pids)
             {
@@ -164,7 +168,7 @@ public sealed unsafe class ProcessScanner
                 }
                 try
                 {
-                    var outcome = ReadProcess(dirFd, pid, cgroupFilter, out var info);
+                    var outcome = ReadProcess(dirFd, pid, cgroupFilter, walkedBefore, out var info);
                     if (info is not null)
                         result.Add(info);
                     else if (outcome == ProcReadStatus.Missing)
@@ -183,7 +187,7 @@ public sealed unsafe class ProcessScanner
             Native.Close(rootFd);
         }
         _lastCount = result.Count;
-        LastScanCounts = new ScanCounts(pids.Count, result.Count, skipped, vanished);
+        LastScanCounts = new ScanCounts(pids.Count, result.Count, skipped, vanished, walkedBefore > 0 ? _membership!.Cgroups : 0);
         return result;
     }
 
@@ -201,7 +205,8 @@ public sealed unsafe class ProcessScanner
             return null;
         try
         {
-            ReadProcess(dirFd, pid, null, out var info);
+            _initMountNamespace ??= ReadInitMountNamespace(-1);
+            ReadProcess(dirFd, pid, null, 0, out var info);
             return info;
         }
         finally
@@ -215,7 +220,7 @@ public sealed unsafe class ProcessScanner
     {
         Span<byte> buffer = stackalloc byte[MaxSmallFile];
         int n = ReadSmallFile(pid, "stat"u8, buffer);
-        return n >= 0 && TryParseStat(buffer[..n], out var stat) ? stat.StartTime : null;
+        return n >= 0 && ProcStat.TryParse(buffer[..n], out var stat) ? stat.StartTime : null;
     }
 
     /// <summary>
@@ -242,14 +247,17 @@ public sealed unsafe class ProcessScanner
         return n >= 0 && ProcParse.TryParseInt32(ProcParse.FirstToken(buffer[..n]), out int adj) ? adj : null;
     }
 
-    /// <summary>Reads the process's files through its directory fd. Returns Missing when it vanished.</summary>
-    private ProcReadStatus ReadProcess(int dirFd, int pid, Func<string, bool>? cgroupFilter, out ProcessInfo? info)
+    /// <summary>
+    /// Reads the process's files through its directory fd. Returns Missing when it vanished. The cgroup comes from
+    /// the walk for a process that started before <paramref name="walkedBefore"/> (clock ticks; 0: no walk).
+    /// </summary>
+    private ProcReadStatus ReadProcess(int dirFd, int pid, Func<string, bool>? cgroupFilter, ulong walkedBefore, out ProcessInfo? info)
     {
         info = null;
-        var status = _reader.ReadAt(dirFd, "stat\0"u8, out var content);
+        var status = _reader.ReadAtOnce(dirFd, "stat\0"u8, out var content);
         if (status != ProcReadStatus.Ok)
             return status;
-        if (!TryParseStat(content, out var stat) || stat.IsKernelThread || stat.IsZombie)
+        if (!ProcStat.TryParse(content, out var stat) || stat.IsKernelThread || stat.IsZombie)
             return ProcReadStatus.Failed;
         // Keep what we need from stat before the buffer is reused.
         char state = stat.State;
@@ -257,25 +265,28 @@ public sealed unsafe class ProcessScanner
         string comm = _strings.Get(stat.Comm);
 
         // cgroup before status: a filtered scope skips the rest cheaply.
-        status = _reader.ReadAt(dirFd, "cgroup\0"u8, out content);
-        if (status != ProcReadStatus.Ok)
-            return status;
-        string cgroup = TryFindCgroupPath(content, _preferV1Memory, out var cgroupBytes) ? _strings.Get(cgroupBytes) : "/";
+        if (startTime >= walkedBefore || !_membership!.TryGet(pid, out string cgroup))
+        {
+            status = ReadCgroup(dirFd, out cgroup);
+            if (status != ProcReadStatus.Ok)
+                return status;
+        }
         if (cgroupFilter is not null && !cgroupFilter(cgroup))
             return ProcReadStatus.Failed;
 
-        status = _reader.ReadAt(dirFd, "status\0"u8, out content);
+        status = _reader.ReadAtOnce(dirFd, "status\0"u8, out content);
         if (status != ProcReadStatus.Ok)
             return status;
-        if (!TryParseStatus(content, out var st) || !st.HasMm)
+        if (!ProcStatus.TryParse(content, out var st) || !st.HasMm)
             return ProcReadStatus.Failed;
 
-        status = _reader.ReadAt(dirFd, "oom_score_adj\0"u8, out content);
+        status = _reader.ReadAtOnce(dirFd, "oom_score_adj\0"u8, out content);
         if (status != ProcReadStatus.Ok)
             return status;
         if (!ProcParse.TryParseInt32(ProcParse.FirstToken(content), out int adj))
             return ProcReadStatus.Failed;
 
+        var exe = ReadExe(dirFd);
         info = new ProcessInfo
         {
             Pid = pid,
@@ -283,7 +294,12 @@ public sealed unsafe class ProcessScanner
             State = state,
             Uid = st.Uid,
             Comm = comm,
-            ExePath = ReadExe(dirFd),
+            ExePath = exe.Path,
+            ExeIdentity = exe.Identity,
+            ExeDeleted = exe.Deleted,
+            ExeUnreadable = exe.Unreadable,
+            InInitMountNamespace = exe.InInitMountNamespace,
+            IsNamespaceInit = st.IsNamespaceInit,
             CgroupPath = cgroup,
             OomScoreAdj = adj,
             RssAnonBytes = st.RssAnonBytes,
@@ -294,14 +310,124 @@ public sealed unsafe class ProcessScanner
         return ProcReadStatus.Ok;
     }
 
-    private string? ReadExe(int dirFd)
+    private ProcReadStatus ReadCgroup(int dirFd, out string cgroup)
     {
+        var status = _reader.ReadAtOnce(dirFd, "cgroup\0"u8, out var content);
+        cgroup = status == ProcReadStatus.Ok && ProcCgroup.TryFindPath(content, _preferV1Memory, out var bytes) ? _strings.Get(bytes) : "/";
+        return status;
+    }
+
+    private readonly record struct Exe(string? Path, FileIdentity? Identity, bool Deleted, bool InInitMountNamespace, bool Unreadable);
+
+    /// <summary>
+    /// The exe link's text, and the executable's identity through the same magic link (statx follows it to the file
+    /// itself, in whatever mount namespace the process lives, also once the file is unlinked). Rules without any
+    /// exe rule need neither the identity nor the namespace: then only the path is read, for the logs.
+    /// </summary>
+    private Exe ReadExe(int dirFd)
+    {
+        var rules = _exePathRules;
+        bool identify = rules is null || rules.HasExeRules;
         nint n;
         fixed (byte* p = _link)
         fixed (byte* name = "exe\0"u8)
             n = Native.ReadLinkAt(dirFd, name, p, (nuint)_link.Length);
+        uint links = 1;
+        FileIdentity? identity = identify && FileStat.TryIdentify(dirFd, "exe\0"u8, out var id, out links, out _) ? id : null;
+        bool identityMissing = identify && identity is null;
         // n == buffer size means it may be truncated: better no path than a wrong one (exe paths feed protection rules).
-        return n <= 0 || n >= _link.Length ? null : _strings.Get(_link.AsSpan(0, (int)n));
+        if (n <= 0 || n >= _link.Length)
+            return new Exe(null, identity, false, false, Unreadable: true);
+        var target = ExeLink.FormerPath(_link.AsSpan(0, (int)n), identity is null ? 1u : links, out bool deleted);
+        string path = _strings.Get(target);
+        bool inInitNamespace = (rules is null || rules.AnyExePathGlobMatches(path)) && IsInInitMountNamespace(dirFd);
+        return new Exe(path, identity, deleted, inInitNamespace, identityMissing);
+    }
+
+    private bool IsInInitMountNamespace(int dirFd) =>
+        _initMountNamespace is { } init && ReadMountNamespace(dirFd, "ns/mnt\0"u8) is { } mine && mine == init;
+
+    /// <summary>
+    /// The reference mount namespace: pid 1's, where a path means what the host means (Lmkd's own differs under the
+    /// systemd unit). Where pid 1's link cannot be read (without CAP_SYS_PTRACE, or a locked-down init), Lmkd's own.
+    /// </summary>
+    private ulong? ReadInitMountNamespace(int rootFd)
+    {
+        int fd = rootFd;
+        if (fd < 0 && (fd = ProcFileReader.OpenPath(ProcRoot, out _)) < 0)
+            return null;
+        try
+        {
+            return ReadMountNamespace(fd, "1/ns/mnt\0"u8) ?? ReadMountNamespace(fd, "self/ns/mnt\0"u8);
+        }
+        finally
+        {
+            if (rootFd < 0)
+                Native.Close(fd);
+        }
+    }
+
+    private ulong? ReadMountNamespace(int dirFd, ReadOnlySpan<byte> linkNul)
+    {
+        Span<byte> target = stackalloc byte[64];
+        nint n;
+        fixed (byte* p = target)
+        fixed (byte* name = linkNul)
+            n = Native.ReadLinkAt(dirFd, name, p, (nuint)target.Length);
+        return n > 0 && n < target.Length && NamespaceLink.TryParse(target[..(int)n], "mnt"u8, out ulong inode) ? inode : null;
+    }
+
+    private ulong BootTimeTicksAtWalk { get; set; }
+
+    /// <summary>
+    /// Walks the cgroup tree when it should pay off: enough processes per cgroup, and the walk agrees with /proc
+    /// (Lmkd's own cgroup, as its /proc file names it; a cgroup namespace or another mount could make them differ).
+    /// </summary>
+    private bool WalkCgroups(int rootFd, int processes)
+    {
+        if (_membership is null || processes < 2 * ProcessesPerCgroupForWalk)
+            return false;
+        if (_scansUntilWalk > 0)
+        {
+            _scansUntilWalk--;
+            return false;
+        }
+        BootTimeTicksAtWalk = BootTimeTicks();
+        if (BootTimeTicksAtWalk > 0 && _membership.TryWalk(processes / ProcessesPerCgroupForWalk) && WalkAgreesWithProc(rootFd))
+            return true;
+        _scansUntilWalk = ScansBetweenWalkRetries;
+        return false;
+    }
+
+    private bool WalkAgreesWithProc(int rootFd)
+    {
+        Span<byte> target = stackalloc byte[16];
+        nint n;
+        fixed (byte* p = target)
+        fixed (byte* name = "self\0"u8)
+            n = Native.ReadLinkAt(rootFd, name, p, (nuint)target.Length);
+        if (n <= 0 || n >= target.Length || !TryParsePidName(target[..(int)n], out int self) || !_membership!.TryGet(self, out string walked))
+            return false;
+        int dirFd;
+        fixed (byte* name = "self\0"u8)
+            dirFd = Native.OpenAt(rootFd, name, Native.O_RDONLY | Native.O_CLOEXEC);
+        if (dirFd < 0)
+            return false;
+        try
+        {
+            return ReadCgroup(dirFd, out string fromProc) == ProcReadStatus.Ok && fromProc == walked;
+        }
+        finally
+        {
+            Native.Close(dirFd);
+        }
+    }
+
+    /// <summary>The hierarchy whose paths /proc/&lt;pid&gt;/cgroup reports under <paramref name="preferV1Memory"/>, or null.</summary>
+    private static string? ReportedHierarchy(string cgroupRoot, bool preferV1Memory)
+    {
+        var root = CgroupPaths.Resolve(cgroupRoot, "");
+        return preferV1Memory ? root.V1MemoryDirectory ?? root.V2Directory : root.V2Directory ?? root.V1MemoryDirectory;
     }
 
     private int ReadSmallFile(int pid, ReadOnlySpan<byte> name, Span<byte> buffer)
@@ -365,151 +491,5 @@ public sealed unsafe class ProcessScanner
         if (name.IsEmpty || name.Length > 10 || name[0] == (byte)'0')
             return false;
         return ProcParse.TryParseInt32(name, out pid) && pid > 0;
-    }
-
-    // ---- parsers over spans (public so tests can drive them with fixture bytes) ----
-
-    /// <summary>
-    /// Parses /proc/&lt;pid&gt;/stat. comm runs from the FIRST '(' to the LAST ')': a process may name
-    /// itself "a) R 1 (b", and only the last ')' is the kernel's. False when truncated or malformed.
-    /// </summary>
-    public static bool TryParseStat(ReadOnlySpan<byte> s, out StatFields fields)
-    {
-        fields = default;
-        int open = s.IndexOf((byte)'(');
-        int close = s.LastIndexOf((byte)')');
-        if (open <= 0 || close < open)
-            return false;
-        if (!ProcParse.TryParseInt32(ProcParse.FirstToken(s[..open]), out int pid) || pid <= 0)
-            return false;
-        var comm = s[(open + 1)..close];
-        var rest = s[(close + 1)..];
-
-        // rest starts at field 3 (state); starttime is field 22, the 20th token here.
-        var stateToken = ProcParse.NextToken(ref rest);
-        if (stateToken.Length != 1)
-            return false;
-        int ppid = 0;
-        ulong flags = 0, startTime = 0;
-        for (int field = 4; field <= 22; field++)
-        {
-            var token = ProcParse.NextToken(ref rest);
-            if (token.IsEmpty)
-                return false; // truncated
-            switch (field)
-            {
-                case 4:
-                    if (!ProcParse.TryParseInt32(token, out ppid) || ppid < 0)
-                        return false;
-                    break;
-                case 9:
-                    if (!ProcParse.TryParseUInt64(token, out flags) || flags > uint.MaxValue)
-                        return false;
-                    break;
-                case 22:
-                    if (!ProcParse.TryParseUInt64(token, out startTime))
-                        return false;
-                    break;
-            }
-        }
-        fields = new StatFields
-        {
-            Pid = pid, Comm = comm, State = (char)stateToken[0], Ppid = ppid, Flags = (uint)flags, StartTime = startTime,
-        };
-        return true;
-    }
-
-    /// <summary>
-    /// Parses /proc/&lt;pid&gt;/status: real uid and the Rss/Swap lines (kB, converted to bytes, saturating).
-    /// A later line with the same key wins, so a forged line smuggled into Name (which comes first)
-    /// cannot override the kernel's own. False when there is no Uid line.
-    /// </summary>
-    public static bool TryParseStatus(ReadOnlySpan<byte> s, out StatusFields fields)
-    {
-        fields = default;
-        bool haveUid = false, hasMm = false;
-        uint uid = 0;
-        long anon = 0, file = 0, shmem = 0, swap = 0;
-        while (ProcParse.NextLine(ref s, out var line))
-        {
-            if (!ProcParse.TrySplitKey(line, out var key, out var rest))
-                continue;
-            if (key.SequenceEqual("Uid"u8))
-            {
-                haveUid = ProcParse.TryParseUInt64(ProcParse.FirstToken(rest), out ulong u) && u <= uint.MaxValue;
-                uid = haveUid ? (uint)u : 0;
-            }
-            else if (key.SequenceEqual("RssAnon"u8)) { anon = Kb(rest); hasMm = true; }
-            else if (key.SequenceEqual("RssFile"u8)) { file = Kb(rest); hasMm = true; }
-            else if (key.SequenceEqual("RssShmem"u8)) { shmem = Kb(rest); hasMm = true; }
-            else if (key.SequenceEqual("VmSwap"u8)) swap = Kb(rest);
-        }
-        if (!haveUid)
-            return false;
-        fields = new StatusFields
-        {
-            Uid = uid, RssAnonBytes = anon, RssFileBytes = file, RssShmemBytes = shmem, SwapBytes = swap, HasMm = hasMm,
-        };
-        return true;
-
-        static long Kb(ReadOnlySpan<byte> rest) =>
-            ProcParse.TryParseInt64Saturating(ProcParse.FirstToken(rest), out long kb) && kb >= 0
-                ? Math.Min(ProcParse.MultiplySaturating(kb, 1024), MaxMemoryBytes) : 0;
-    }
-
-    /// <summary>
-    /// The cgroup path from /proc/&lt;pid&gt;/cgroup ("id:controllers:path" lines). With
-    /// <paramref name="preferV1Memory"/>, the v1 line whose controllers include "memory" wins when
-    /// present (a hybrid host's memory controller is on v1), else the v2 "0::" line; without it, the
-    /// "0::" line wins and the memory line is the fallback. Null when neither exists.
-    /// </summary>
-    public static string? ParseCgroupPath(ReadOnlySpan<byte> content, bool preferV1Memory) =>
-        TryFindCgroupPath(content, preferV1Memory, out var path) ? Encoding.UTF8.GetString(path) : null;
-
-    internal static bool TryFindCgroupPath(ReadOnlySpan<byte> content, bool preferV1Memory, out ReadOnlySpan<byte> path)
-    {
-        ReadOnlySpan<byte> v2 = default, memory = default;
-        bool haveV2 = false, haveMemory = false;
-        while (ProcParse.NextLine(ref content, out var line))
-        {
-            int c1 = line.IndexOf((byte)':');
-            if (c1 < 0)
-                continue;
-            int c2 = line[(c1 + 1)..].IndexOf((byte)':');
-            if (c2 < 0)
-                continue;
-            var id = line[..c1];
-            var controllers = line.Slice(c1 + 1, c2);
-            var p = line[(c1 + c2 + 2)..]; // the path may itself contain ':'
-            if (p.IsEmpty || p[0] != (byte)'/')
-                continue;
-            if (id.SequenceEqual("0"u8) && controllers.IsEmpty)
-            {
-                v2 = p;
-                haveV2 = true;
-            }
-            else if (HasController(controllers, "memory"u8))
-            {
-                memory = p;
-                haveMemory = true;
-            }
-        }
-        if (haveMemory && (preferV1Memory || !haveV2))
-        {
-            path = memory;
-            return true;
-        }
-        path = v2;
-        return haveV2;
-    }
-
-    private static bool HasController(ReadOnlySpan<byte> list, ReadOnlySpan<byte> name)
-    {
-        foreach (var range in list.Split((byte)','))
-        {
-            if (list[range].SequenceEqual(name))
-                return true;
-        }
-        return false;
     }
 }

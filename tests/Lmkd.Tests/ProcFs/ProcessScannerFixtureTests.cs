@@ -10,7 +10,7 @@ public class ProcessScannerFixtureTests
     [Fact]
     public void Stat_comm_runs_from_the_first_open_paren_to_the_last_close_paren()
     {
-        Assert.True(ProcessScanner.TryParseStat(Fixtures.Bytes("proc/101/stat"), out var f));
+        Assert.True(ProcStat.TryParse(Fixtures.Bytes("proc/101/stat"), out var f));
         Assert.Equal(101, f.Pid);
         Assert.Equal("a) R 1 (b\n", Comm(f));
         Assert.Equal('S', f.State);
@@ -26,7 +26,7 @@ public class ProcessScannerFixtureTests
     [InlineData("proc/100/stat", "bash")]
     public void Stat_comm_with_spaces_parens_or_nothing(string file, string comm)
     {
-        Assert.True(ProcessScanner.TryParseStat(Fixtures.Bytes(file), out var f));
+        Assert.True(ProcStat.TryParse(Fixtures.Bytes(file), out var f));
         Assert.Equal(comm, Comm(f));
         Assert.Equal(66901UL, f.StartTime);
     }
@@ -36,7 +36,7 @@ public class ProcessScannerFixtureTests
     [InlineData("proc/111/stat")] // starttime beyond ulong
     [InlineData("proc/113/stat")] // empty
     public void Stat_rejects_truncated_empty_or_overflowing(string file) =>
-        Assert.False(ProcessScanner.TryParseStat(Fixtures.Bytes(file), out _));
+        Assert.False(ProcStat.TryParse(Fixtures.Bytes(file), out _));
 
     [Theory]
     [InlineData("")]
@@ -46,12 +46,12 @@ public class ProcessScannerFixtureTests
     [InlineData("1 (x) SS 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5")]
     [InlineData("1 (x) S 1 1 1 0 -1 99999999999 0 0 0 0 0 0 0 0 20 0 1 0 5")]
     public void Stat_rejects_malformed(string text) =>
-        Assert.False(ProcessScanner.TryParseStat(Fixtures.Utf8(text), out _));
+        Assert.False(ProcStat.TryParse(Fixtures.Utf8(text), out _));
 
     [Fact]
     public void Stat_minimal_line_ending_at_starttime_parses()
     {
-        Assert.True(ProcessScanner.TryParseStat("7 (x) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5"u8, out var f));
+        Assert.True(ProcStat.TryParse("7 (x) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5"u8, out var f));
         Assert.Equal(5UL, f.StartTime);
         Assert.Equal('R', f.State);
     }
@@ -59,20 +59,20 @@ public class ProcessScannerFixtureTests
     [Fact]
     public void Stat_flags_kernel_threads_and_zombies()
     {
-        Assert.True(ProcessScanner.TryParseStat(Fixtures.Bytes("proc/2/stat"), out var kthreadd));
+        Assert.True(ProcStat.TryParse(Fixtures.Bytes("proc/2/stat"), out var kthreadd));
         Assert.True(kthreadd.IsKernelThread);
-        Assert.True(ProcessScanner.TryParseStat(Fixtures.Bytes("proc/105/stat"), out var kworker));
+        Assert.True(ProcStat.TryParse(Fixtures.Bytes("proc/105/stat"), out var kworker));
         Assert.True(kworker.IsKernelThread);
-        Assert.True(ProcessScanner.TryParseStat(Fixtures.Bytes("proc/106/stat"), out var child));
+        Assert.True(ProcStat.TryParse(Fixtures.Bytes("proc/106/stat"), out var child));
         Assert.True(child.IsKernelThread); // ppid 2 even without PF_KTHREAD
-        Assert.True(ProcessScanner.TryParseStat(Fixtures.Bytes("proc/104/stat"), out var zombie));
+        Assert.True(ProcStat.TryParse(Fixtures.Bytes("proc/104/stat"), out var zombie));
         Assert.True(zombie.IsZombie);
     }
 
     [Fact]
     public void Status_reads_real_uid_and_memory_in_bytes()
     {
-        Assert.True(ProcessScanner.TryParseStatus(Fixtures.Bytes("proc/100/status"), out var s));
+        Assert.True(ProcStatus.TryParse(Fixtures.Bytes("proc/100/status"), out var s));
         Assert.Equal(1000u, s.Uid);
         Assert.Equal(2048L * 1024, s.RssAnonBytes);
         Assert.Equal(4096L * 1024, s.RssFileBytes);
@@ -84,16 +84,16 @@ public class ProcessScannerFixtureTests
     [Fact]
     public void Status_without_rss_lines_has_no_mm()
     {
-        Assert.True(ProcessScanner.TryParseStatus(Fixtures.Bytes("proc/105/status"), out var s));
+        Assert.True(ProcStatus.TryParse(Fixtures.Bytes("proc/105/status"), out var s));
         Assert.False(s.HasMm);
-        Assert.False(ProcessScanner.TryParseStatus(""u8, out _));
-        Assert.False(ProcessScanner.TryParseStatus("Name:\tx\nUid:\n"u8, out _));
+        Assert.False(ProcStatus.TryParse(""u8, out _));
+        Assert.False(ProcStatus.TryParse("Name:\tx\nUid:\n"u8, out _));
     }
 
     [Fact]
     public void Status_huge_values_saturate_so_sums_cannot_overflow()
     {
-        Assert.True(ProcessScanner.TryParseStatus(Fixtures.Bytes("proc/110/status"), out var s));
+        Assert.True(ProcStatus.TryParse(Fixtures.Bytes("proc/110/status"), out var s));
         Assert.Equal(ProcessScanner.MaxMemoryBytes, s.RssAnonBytes);
         Assert.Equal(ProcessScanner.MaxMemoryBytes, s.RssFileBytes);
         Assert.True(s.RssAnonBytes + s.RssFileBytes + s.RssShmemBytes + s.SwapBytes > 0);
@@ -102,7 +102,7 @@ public class ProcessScannerFixtureTests
     [Fact]
     public void Status_later_lines_win_over_lines_forged_earlier()
     {
-        Assert.True(ProcessScanner.TryParseStatus(Fixtures.Bytes("proc/112/status"), out var s));
+        Assert.True(ProcStatus.TryParse(Fixtures.Bytes("proc/112/status"), out var s));
         Assert.Equal(4242u, s.Uid);
         Assert.Equal(108L * 1024, s.RssAnonBytes);
     }
@@ -118,7 +118,7 @@ public class ProcessScannerFixtureTests
     [InlineData("0::/truncated", true, "/truncated")]
     [InlineData("1:name=memory:/named\n0::/v2\n", true, "/v2")]
     public void Cgroup_path_rule(string content, bool preferV1, string expected) =>
-        Assert.Equal(expected, ProcessScanner.ParseCgroupPath(Fixtures.Utf8(content), preferV1));
+        Assert.Equal(expected, ProcCgroup.ParsePath(Fixtures.Utf8(content), preferV1));
 
     [Theory]
     [InlineData("")]
@@ -126,7 +126,7 @@ public class ProcessScannerFixtureTests
     [InlineData("0:\n")]
     [InlineData("5:cpu:/x\n")]
     public void Cgroup_path_absent(string content) =>
-        Assert.Null(ProcessScanner.ParseCgroupPath(Fixtures.Utf8(content), true));
+        Assert.Null(ProcCgroup.ParsePath(Fixtures.Utf8(content), true));
 
     private static TempDir ProcTreeWithExeLinks()
     {
@@ -144,7 +144,7 @@ public class ProcessScannerFixtureTests
         var scanner = new ProcessScanner(tree.Root);
         var procs = scanner.Scan().OrderBy(p => p.Pid).ToList();
 
-        Assert.Equal(new[] { 1, 100, 101, 102, 103, 110, 112, 115 }, procs.Select(p => p.Pid));
+        Assert.Equal(new[] { 1, 100, 101, 102, 103, 110, 112, 115, 117 }, procs.Select(p => p.Pid));
         Assert.All(procs, p => Assert.False(p.IsKernelThread));
 
         var bash = procs.Single(p => p.Pid == 100);
@@ -172,8 +172,12 @@ public class ProcessScannerFixtureTests
         Assert.Equal("/", procs.Single(p => p.Pid == 115).CgroupPath);
         Assert.Equal("/init.scope", procs.Single(p => p.Pid == 1).CgroupPath);
 
+        // A namespace init is returned (the ranking decides what to do with it), and marked.
+        Assert.True(procs.Single(p => p.Pid == 117).IsNamespaceInit);
+        Assert.All(procs.Where(p => p.Pid != 117), p => Assert.False(p.IsNamespaceInit));
+
         var counts = scanner.LastScanCounts;
-        Assert.Equal(8, counts.Returned);
+        Assert.Equal(9, counts.Returned);
         Assert.Equal(counts.Entries, counts.Returned + counts.Skipped + counts.Vanished);
         Assert.Equal(1, counts.Vanished); // 109 lost its oom_score_adj
     }
