@@ -13,6 +13,8 @@ internal sealed class FakeKernel : IKernel
     /// <summary>Answers to process_mrelease by flags; missing flags answer 0.</summary>
     public Dictionary<uint, SysResult> MreleaseResults { get; } = [];
     public SysResult WaitResult { get; set; } = SysResult.Success(1);
+    /// <summary>Runs inside process_mrelease before it answers, on the caller's thread: a reap that blocks.</summary>
+    public Action<uint>? DuringMrelease { get; set; }
 
     public SysResult PidfdOpen(int pid) { Calls.Add($"pidfd_open {pid}"); return OpenResult; }
 
@@ -21,6 +23,7 @@ internal sealed class FakeKernel : IKernel
     public SysResult ProcessMrelease(int pidfd, uint flags)
     {
         Calls.Add($"process_mrelease {pidfd} {flags}");
+        DuringMrelease?.Invoke(flags);
         return MreleaseResults.TryGetValue(flags, out var r) ? r : SysResult.Success();
     }
 

@@ -53,6 +53,56 @@ public class ReaperThreadTests
     }
 
     [Fact]
+    public void Stop_with_a_kill_blocked_in_process_mrelease_returns_within_its_bound_and_names_the_victim()
+    {
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        int reapReturned = 0, reported = 0;
+        // A reap that blocks for 5 s, as process_mrelease can on a huge victim (0.36-0.61 s for 8 GiB here).
+        var kernel = new FakeKernel
+        {
+            DuringMrelease = _ =>
+            {
+                entered.Set();
+                release.Wait(TimeSpan.FromSeconds(5));
+                Volatile.Write(ref reapReturned, 1);
+            },
+        };
+        var reaper = new ReaperThread(new Killer(kernel, ReapMode.KillThenReap, _ => 1));
+        try
+        {
+            Assert.True(reaper.TrySubmit(Victim, false, 1000, _ => Volatile.Write(ref reported, 1)));
+            Assert.True(entered.Wait(TimeSpan.FromSeconds(10)), "the kill never reached process_mrelease");
+
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            Assert.False(reaper.Stop(TimeSpan.FromMilliseconds(100), out var inFlight));
+            reaper.Dispose(); // after Stop: no second wait
+            clock.Stop();
+
+            Assert.Same(Victim, inFlight);
+            // Returned while the reap was still blocked: shutdown did not wait for it.
+            Assert.Equal(0, Volatile.Read(ref reapReturned));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"stop took {clock.ElapsedMilliseconds} ms");
+            Assert.False(reaper.TrySubmit(Victim, false, 100, _ => { }));
+        }
+        finally
+        {
+            release.Set();
+        }
+        // The abandoned thread finishes its kill, reports it and ends; nothing throws on it.
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref reported) == 1, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void Stop_of_an_idle_reaper_ends_its_thread()
+    {
+        var reaper = new ReaperThread(new Killer(new FakeKernel(), ReapMode.KillOnly, _ => 1));
+        Assert.True(reaper.Stop(TimeSpan.FromSeconds(10), out var inFlight));
+        Assert.Null(inFlight);
+        reaper.Dispose();
+    }
+
+    [Fact]
     public void Dispose_stops_an_idle_thread_and_refuses_later_requests()
     {
         var reaper = new ReaperThread(new Killer(new FakeKernel(), ReapMode.KillOnly, _ => 1));
