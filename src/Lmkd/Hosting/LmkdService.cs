@@ -146,6 +146,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _loop?.Dispose();
         _scope?.Dispose();
         _server?.Dispose();
+        _notifier.Dispose();
     }
 }
 
