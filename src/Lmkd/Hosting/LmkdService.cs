@@ -50,6 +50,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
             lifetime.StopApplication();
             return Task.CompletedTask;
         }
+        _metrics.WatchHosting(LogSetup.Current, _notifier);
         _loop = new MonitorLoop(_options, _scope, _notifier, _metrics, log);
         _loop.Stopped += OnLoopStopped;
         _loop.Start();
