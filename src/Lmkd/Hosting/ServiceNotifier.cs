@@ -127,7 +127,8 @@ public sealed class ServiceNotifier : IDisposable
     /// <summary>
     /// Stops the pings on purpose, for a loop that still runs but can no longer do its job (it is
     /// blind: it cannot read the memory state): systemd then restarts Lmkd after WatchdogSec rather
-    /// than trust a daemon that only pretends to watch. STATUS says why. Idempotent per reason.
+    /// than trust a daemon that only pretends to watch. STATUS says why (a non-blocking send, which may
+    /// wait for another thread's send to finish, unlike the ping). Idempotent per reason.
     /// </summary>
     public void SuppressWatchdog(string why)
     {
