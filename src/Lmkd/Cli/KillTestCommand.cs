@@ -2,9 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Lmkd.Daemon;
 using Lmkd.Killing;
 using Lmkd.Linux;
 using Lmkd.Policies;
+using Lmkd.ProcFs;
 
 namespace Lmkd.Cli;
 
@@ -17,11 +19,16 @@ namespace Lmkd.Cli;
 public static class KillTestCommand
 {
     public const string Usage =
-        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reap-kill|kill-then-reap|kill-only] [--victim-pid PID] [--json]\n" +
+        "usage: lmkd kill-test [--mb N] [--timeout-ms N] [--mode reap-kill|kill-then-reap|kill-only] [--json]\n" +
+        "                      [--victim-pid PID [--force] [--config PATH] [--Lmkd:Key=value ...]]\n" +
         "  Spawns 'lmkd hog --mb N' (default 32), kills it through the kill path and reports how.\n" +
-        "  --victim-pid kills that existing process instead (e.g. one sharing its memory with another, in a test VM).\n" +
+        "  --victim-pid kills that existing process instead (e.g. one sharing its memory with another, in a test VM),\n" +
+        "    unless the daemon's never-kill rules (with the configuration's Lmkd:Protect) refuse it: Lmkd itself,\n" +
+        "    oom_score_adj -1000, protected processes and zombies need --force; pid 1, kernel threads and\n" +
+        "    kill-test itself are refused even with --force.\n" +
         "  --mode overrides the probed mode (e.g. reap-kill on a kernel without it shows the fallback).\n" +
-        "  Exit 0 when the child died by SIGKILL (--victim-pid: when it was killed and exited), 1 otherwise, 2 on bad arguments.";
+        "  Exit 0 when the child died by SIGKILL (--victim-pid: when it was killed and exited), 1 otherwise,\n" +
+        "  2 on bad arguments or a refused victim (nothing was signalled), 78 on an invalid configuration.";
 
     private const int ReadyTimeoutMs = 60_000; // generous: a JIT start under software emulation is slow
 
@@ -35,7 +42,9 @@ public static class KillTestCommand
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
         int mb = 32, timeoutMs = 5000, victimPid = 0;
-        bool json = false;
+        bool json = false, force = false;
+        string? configPath = null;
+        var switches = new List<string>();
         ReapMode? forced = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -46,6 +55,15 @@ public static class KillTestCommand
             {
                 ok = json = true;
             }
+            else if (a == "--force")
+            {
+                ok = force = true;
+            }
+            else if (a.StartsWith("--Lmkd:", StringComparison.OrdinalIgnoreCase) && a.Contains('='))
+            {
+                switches.Add(a);
+                ok = true;
+            }
             else
             {
                 ok = a switch
@@ -54,6 +72,7 @@ public static class KillTestCommand
                     "--timeout-ms" => TryPositive(v, out timeoutMs),
                     "--mode" => TryParseMode(v, out forced),
                     "--victim-pid" => TryPositive(v, out victimPid),
+                    "--config" => (configPath = v) is not null,
                     _ => false,
                 };
                 i++; // the value
@@ -66,12 +85,45 @@ public static class KillTestCommand
             }
         }
 
+        ProcessScanner? scanner = null;
+        ProcessInfo? existing = null;
+        if (victimPid > 0)
+        {
+            // The configuration as the daemon loads it: its protections are rules here too.
+            var options = Program.LoadOptions(configPath, switches.ToArray(), stderr);
+            if (options is null)
+                return Program.ExitConfig;
+            scanner = new ProcessScanner(options.ProcRoot);
+            var verdict = OperatorVictimCheck.Check(victimPid, scanner, MonitorLoop.BuildRules(options), out existing, out string? why);
+            switch (verdict)
+            {
+                case OperatorVictimCheck.Verdict.NotFound:
+                    stderr.WriteLine($"lmkd kill-test: {why}");
+                    return 1;
+                case OperatorVictimCheck.Verdict.AlwaysRefused:
+                    stderr.WriteLine($"lmkd kill-test: refused: {why}");
+                    return Program.ExitUsage;
+                case OperatorVictimCheck.Verdict.Refused when !force:
+                    stderr.WriteLine($"lmkd kill-test: refused: {why}; --force kills it anyway");
+                    return Program.ExitUsage;
+                case OperatorVictimCheck.Verdict.Refused:
+                    stderr.WriteLine($"lmkd kill-test: --force: killing although {why}");
+                    break;
+            }
+        }
+        else if (force || configPath is not null || switches.Count > 0)
+        {
+            stderr.WriteLine("lmkd kill-test: --force, --config and --Lmkd: switches go with --victim-pid");
+            stderr.WriteLine(Usage);
+            return Program.ExitUsage;
+        }
+
         var kernel = LinuxKernel.Instance;
         ReapMode probed = ReapKillSupport.Probe(kernel, out int probeErrno);
         ReapMode mode = forced ?? probed;
         string release = ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
-        if (victimPid > 0)
-            return KillExisting(victimPid, kernel, probed, probeErrno, forced, mode, release, timeoutMs, json, stdout, stderr);
+        if (existing is not null)
+            return KillExisting(existing, scanner!.ReadStartTime, kernel, probed, probeErrno, forced, mode, release, timeoutMs, json, stdout);
 
         DirectoryInfo dir = Directory.CreateTempSubdirectory("lmkd-kill-test-");
         string readyFile = Path.Combine(dir.FullName, "ready");
@@ -147,21 +199,13 @@ public static class KillTestCommand
     /// signal that ended it is not known. MemAvailable before and after shows whether the memory
     /// came back, which is the point when the victim shares its mm with a survivor.
     /// </summary>
-    private static int KillExisting(int pid, LinuxKernel kernel, ReapMode probed, int probeErrno, ReapMode? forced, ReapMode mode,
-        string release, int timeoutMs, bool json, TextWriter stdout, TextWriter stderr)
+    /// <param name="victim">As the daemon's scanner read it (the never-kill check judged this very record).</param>
+    private static int KillExisting(ProcessInfo victim, Func<int, ulong?> readStartTime, LinuxKernel kernel, ReapMode probed, int probeErrno,
+        ReapMode? forced, ReapMode mode, string release, int timeoutMs, bool json, TextWriter stdout)
     {
-        ProcessInfo victim;
-        try
-        {
-            victim = ReadVictim(pid);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            stderr.WriteLine($"lmkd kill-test: cannot read /proc/{pid}: {e.Message}");
-            return 1;
-        }
         long before = MemAvailableKb();
-        KillResult r = new Killer(kernel, mode, ReadStartTime).Kill(victim, dryRun: false, timeoutMs);
+        // The identity check compares the start time the check read: a pid reused since is not signalled.
+        KillResult r = new Killer(kernel, mode, readStartTime).Kill(victim, dryRun: false, timeoutMs);
         long after = MemAvailableKb();
         string? fallback = r.FallbackReason is { } fr ? $"REAP_KILL refused: {fr}"
             : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {Errno.Name(probeErrno)})"

@@ -205,10 +205,20 @@ public sealed class MonitorLoop : IDisposable
     /// <summary>Ask the loop to stop and wait for it (bounded: shutdown must take under a second).</summary>
     public void Stop(TimeSpan wait)
     {
+        long start = Stopwatch.GetTimestamp();
         _stopRequested = true;
         _wake.Signal();
         _thread?.Join(wait);
+        // The reaper gets what is left of the bound (an idle one ends at once): a kill blocked in
+        // process_mrelease or in its wait for exit is left to its background thread, not waited for.
+        var left = wait - Stopwatch.GetElapsedTime(start);
+        if (!Reaper.Stop(left > ReaperStopMin ? left : ReaperStopMin, out var victim))
+            _log.LogWarning("Kill still in flight at shutdown (pid {Pid}, {Comm}): left to the reaper thread", victim?.Pid, victim?.Comm);
+        foreach (var spare in _reapers)
+            spare.Stop(TimeSpan.Zero, out _);
     }
+
+    private static readonly TimeSpan ReaperStopMin = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Hand validated options to the loop; it applies them between evaluations, never during a kill's bookkeeping.</summary>
     public void Reload(LmkdOptions options)

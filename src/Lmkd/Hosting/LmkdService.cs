@@ -54,6 +54,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
             lifetime.StopApplication();
             return Task.CompletedTask;
         }
+        _metrics.WatchHosting(LogSetup.Current, _notifier);
         _loop = new MonitorLoop(_options, _scope, _notifier, _metrics, log);
         _loop.Stopped += OnLoopStopped;
         _publisher = new KillPublisher(_options.Notify, KillPublisher.SystemBusAddress(), _metrics, log);
@@ -164,6 +165,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _hook?.Dispose();
         _scope?.Dispose();
         _server?.Dispose();
+        _notifier.Dispose();
     }
 }
 

@@ -19,6 +19,10 @@ public static class LogSetup
     public static bool TryParseLevel(string? name, out LogEventLevel level) =>
         Enum.TryParse(name, ignoreCase: true, out level) && Enum.IsDefined(level);
 
+    /// <summary>
+    /// The daemon's logger: every sink call goes through a <see cref="QueuedLogSink"/>, so a stalled
+    /// journal never blocks the monitor thread. Disposing the logger flushes it, bounded.
+    /// </summary>
     public static Logger Create(LogOptions options)
     {
         if (TryParseLevel(options.Level, out var level))
@@ -39,8 +43,15 @@ public static class LogSetup
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .Enrich.FromLogContext();
-        return config.WriteTo.Console(formatter).CreateLogger();
+        // stdout written only by the sink's own thread, through a buffer flushed after each batch:
+        // Console.Out would lock and flush on every write, on the caller's thread.
+        var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false), 16 * 1024) { AutoFlush = false };
+        Current = new QueuedLogSink(formatter, stdout);
+        return config.WriteTo.Sink(Current).CreateLogger();
     }
+
+    /// <summary>The daemon's log queue (its drop counters feed the metrics), once <see cref="Create"/> ran.</summary>
+    public static QueuedLogSink? Current { get; private set; }
 
     /// <summary>
     /// One line per event with a syslog priority prefix ("&lt;3&gt;" for errors...), which journald

@@ -10,12 +10,17 @@ namespace Lmkd.Killing;
 /// </summary>
 public sealed class ReaperThread : IDisposable
 {
+    /// <summary>How long <see cref="Dispose"/> waits for a kill in flight: shutdown has a second in all.</summary>
+    public static readonly TimeSpan DefaultStopWait = TimeSpan.FromMilliseconds(200);
+
     private readonly Killer _killer;
     private readonly Action<Exception>? _onError;
     private readonly Thread _thread;
     private readonly SemaphoreSlim _wake = new(0);
     private int _busy;
     private volatile bool _stopping;
+    /// <summary>The victim being killed right now (null when idle), for the shutdown log.</summary>
+    private volatile ProcessInfo? _killing;
 
     // The one pending request, written by TrySubmit before the semaphore is released (a full fence).
     private ProcessInfo? _victim;
@@ -35,7 +40,7 @@ public sealed class ReaperThread : IDisposable
 
     public bool IsBusy => Volatile.Read(ref _busy) != 0;
 
-    /// <summary>Queues one kill; false while another is in flight (or after Dispose). onDone runs on the reaper thread.</summary>
+    /// <summary>Queues one kill; false while another is in flight (or after Stop). onDone runs on the reaper thread.</summary>
     public bool TrySubmit(ProcessInfo victim, bool dryRun, int timeoutMs, Action<KillResult> onDone)
     {
         ArgumentNullException.ThrowIfNull(victim);
@@ -61,6 +66,7 @@ public sealed class ReaperThread : IDisposable
             Action<KillResult> onDone = _onDone!;
             _victim = null;
             _onDone = null;
+            _killing = victim;
             KillResult result;
             try
             {
@@ -82,27 +88,40 @@ public sealed class ReaperThread : IDisposable
             }
             finally
             {
+                _killing = null;
                 Volatile.Write(ref _busy, 0);
             }
         }
     }
 
     /// <summary>
-    /// Stops the thread: an idle one at once; a busy one after its kill, waiting at most
-    /// <see cref="StopWait"/> (shutdown must not wait for a process_mrelease stuck on a huge victim:
-    /// the thread is a background thread and dies with the process).
+    /// Stops the thread, waiting at most <paramref name="wait"/> for the kill in flight: one blocked
+    /// in process_mrelease or in the wait for exit (up to Kill:TimeoutMs) must not hold up shutdown.
+    /// False when the thread is still running after the wait, with the victim it was killing (null if
+    /// it was just finishing): it is then abandoned (a background thread, it ends with the process),
+    /// and that kill's onDone may still run later.
     /// </summary>
-    public void Dispose()
+    public bool Stop(TimeSpan wait, out ProcessInfo? inFlight)
     {
-        if (_stopping)
-            return;
-        _stopping = true;
-        // An idle thread wakes now; a busy one finishes its kill and then sees _stopping. A request
-        // that slipped in alongside is dropped without onDone: this is shutdown.
-        _wake.Release();
-        if (_thread.Join(StopWait))
-            _wake.Dispose();
+        if (!_stopping)
+        {
+            _stopping = true;
+            // An idle thread wakes now; a busy one finishes its kill and then sees _stopping. A request
+            // that slipped in alongside is dropped without onDone: this is shutdown.
+            _wake.Release();
+        }
+        inFlight = null;
+        if (_thread.Join(wait < TimeSpan.Zero ? TimeSpan.Zero : wait))
+            return true;
+        inFlight = _killing;
+        return false;
     }
 
-    public static readonly TimeSpan StopWait = TimeSpan.FromMilliseconds(300);
+    /// <summary><see cref="Stop"/> with <see cref="DefaultStopWait"/>, or no wait at all after an earlier Stop.</summary>
+    public void Dispose()
+    {
+        // An abandoned thread waits on the semaphore again when its kill returns: dispose it only once the thread is gone.
+        if (Stop(_stopping ? TimeSpan.Zero : DefaultStopWait, out _))
+            _wake.Dispose();
+    }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Lmkd.Configuration;
+using Lmkd.Hosting;
 using Lmkd.Killing;
 using Lmkd.Policies;
 using Lmkd.Pressure;
@@ -32,6 +33,10 @@ public sealed class LmkdMetrics
     private readonly Counter _notifyPublished, _notifyDropped, _notifyErrors, _hookRuns, _hookSkipped;
     private readonly Gauge _busConnected;
     private readonly Histogram _hookDuration;
+    private readonly Counter _logDropped, _sdNotifyDropped;
+    private readonly Gauge _watchdogSuppressed;
+    private volatile QueuedLogSink? _logSink;
+    private volatile ServiceNotifier? _notifier;
     /// <summary>The watched scope's PSI file, read at scrape time (not by the monitor thread).</summary>
     private volatile string? _pressureFile;
 
@@ -156,6 +161,19 @@ public sealed class LmkdMetrics
             foreach (var band in AdjBands)
                 _kills.WithLabels(KillReasons.Name(reason), band);
         }
+
+        _logDropped = f.CreateCounter("lmkd_log_events_dropped_total",
+            "Log events dropped rather than block the thread that logged them (the log sink was slow), by kind: ordinary, or priority (kill and decision events and errors, dropped only when the whole queue is full).",
+            new CounterConfiguration { LabelNames = ["kind"] });
+        _sdNotifyDropped = f.CreateCounter("lmkd_notify_dropped_total",
+            "sd_notify datagrams (watchdog pings, status) dropped, by why: would_block (systemd not reading), unreachable (its socket refused or gone; reconnected at the next send).",
+            new CounterConfiguration { LabelNames = ["why"] });
+        _watchdogSuppressed = f.CreateGauge("lmkd_watchdog_suppressed", "1 while the monitor loop stops the watchdog pings on purpose (it cannot do its job), else 0.");
+        foreach (var kind in new[] { "ordinary", "priority" })
+            _logDropped.WithLabels(kind);
+        foreach (var why in new[] { "would_block", "unreachable" })
+            _sdNotifyDropped.WithLabels(why);
+        Registry.AddBeforeCollectCallback(UpdateHosting);
 
         _buildInfo.WithLabels(typeof(LmkdMetrics).Assembly.GetName().Version?.ToString(3) ?? "0", RuntimeInformation.FrameworkDescription, KernelRelease()).Set(1);
         Registry.AddBeforeCollectCallback(UpdateSelf);
@@ -294,6 +312,31 @@ public sealed class LmkdMetrics
         >= 0 => "0_foreground",
         _ => "negative_system",
     };
+
+    /// <summary>The log queue and the notifier whose counters the scrape reads (either may be null).</summary>
+    public void WatchHosting(QueuedLogSink? log, ServiceNotifier? notifier)
+    {
+        _logSink = log;
+        _notifier = notifier;
+    }
+
+    private void UpdateHosting()
+    {
+        if (_logSink is { } log)
+        {
+            _logDropped.WithLabels("ordinary").IncTo(log.DroppedOrdinary);
+            _logDropped.WithLabels("priority").IncTo(log.DroppedPriority);
+        }
+        if (_notifier is { } n)
+        {
+            if (n.Socket is { } socket)
+            {
+                _sdNotifyDropped.WithLabels("would_block").IncTo(socket.WouldBlock);
+                _sdNotifyDropped.WithLabels("unreachable").IncTo(socket.Unreachable);
+            }
+            _watchdogSuppressed.Set(n.WatchdogSuppressedBecause is null ? 0 : 1);
+        }
+    }
 
     /// <summary>Runs on the scrape thread before each collection; the monitor thread never waits for it.</summary>
     private void UpdateSelf()

@@ -13,6 +13,8 @@ internal sealed class FakeKernel : IKernel
     /// <summary>Answers to process_mrelease by flags; missing flags answer 0.</summary>
     public Dictionary<uint, SysResult> MreleaseResults { get; } = [];
     public SysResult WaitResult { get; set; } = SysResult.Success(1);
+    /// <summary>Runs inside process_mrelease before it answers, on the caller's thread: a reap that blocks.</summary>
+    public Action<uint>? DuringMrelease { get; set; }
 
     /// <summary>Answers to pidfd_open taken first, in order, before <see cref="OpenResult"/>.</summary>
     public Queue<SysResult> OpenResults { get; } = new();
@@ -29,6 +31,7 @@ internal sealed class FakeKernel : IKernel
     public SysResult ProcessMrelease(int pidfd, uint flags)
     {
         Calls.Add($"process_mrelease {pidfd} {flags}");
+        DuringMrelease?.Invoke(flags);
         return MreleaseResults.TryGetValue(flags, out var r) ? r : SysResult.Success();
     }
 

@@ -46,6 +46,9 @@ public class MetricsExpositionTests
         ["lmkd_post_kill_hook_runs_total"] = "counter",
         ["lmkd_post_kill_hook_skipped_total"] = "counter",
         ["lmkd_post_kill_hook_duration_seconds"] = "histogram",
+        ["lmkd_log_events_dropped_total"] = "counter",
+        ["lmkd_notify_dropped_total"] = "counter",
+        ["lmkd_watchdog_suppressed"] = "gauge",
     };
 
     private static readonly ProcessInfo Victim = new()
@@ -215,6 +218,33 @@ public class MetricsExpositionTests
         var exported = ObservabilityFiles.Families(ObservabilityFiles.Expose(Driven())).Keys.ToHashSet();
         Assert.Empty(exported.Except(documented));
         Assert.Empty(documented.Except(exported));
+    }
+
+    [Fact]
+    public void Log_drops_notify_drops_and_a_suppressed_watchdog_are_read_at_scrape_time()
+    {
+        var m = new LmkdMetrics();
+        Assert.Contains("lmkd_log_events_dropped_total{kind=\"ordinary\"} 0", ObservabilityFiles.Expose(m));
+        var sink = new Lmkd.Hosting.QueuedLogSink(new Serilog.Formatting.Display.MessageTemplateTextFormatter("{Message}"), TextWriter.Null);
+        sink.Dispose();
+        // Events after the sink closed are dropped and counted like any other drop.
+        var template = new Serilog.Parsing.MessageTemplateParser();
+        sink.Emit(new Serilog.Events.LogEvent(DateTimeOffset.Now, Serilog.Events.LogEventLevel.Information, null, template.Parse("x"), []));
+        sink.Emit(new Serilog.Events.LogEvent(DateTimeOffset.Now, Serilog.Events.LogEventLevel.Information, null, template.Parse("Kill {KillId} done"), []));
+        sink.Emit(new Serilog.Events.LogEvent(DateTimeOffset.Now, Serilog.Events.LogEventLevel.Information, null, template.Parse("y"), []));
+        using var notifier = Lmkd.Hosting.ServiceNotifier.ForSocket(Lmkd.Hosting.SdNotifySocket.Create("/nonexistent/lmkd-notify"), 0);
+        notifier.Ready("x"); // nobody there: unreachable
+        notifier.SuppressWatchdog("blind"); // a STATUS line, unreachable too
+        m.WatchHosting(sink, notifier);
+
+        var text = ObservabilityFiles.Expose(m);
+        Assert.Contains("lmkd_log_events_dropped_total{kind=\"ordinary\"} 2", text);
+        Assert.Contains("lmkd_log_events_dropped_total{kind=\"priority\"} 1", text);
+        Assert.Contains("lmkd_notify_dropped_total{why=\"unreachable\"} 2", text);
+        Assert.Contains("lmkd_notify_dropped_total{why=\"would_block\"} 0", text);
+        Assert.Contains("lmkd_watchdog_suppressed 1", text);
+        notifier.ResumeWatchdog();
+        Assert.Contains("lmkd_watchdog_suppressed 0", ObservabilityFiles.Expose(m));
     }
 
     [ToolFact(Tools.Promtool)]

@@ -18,10 +18,15 @@ public sealed class NotifySocket : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Thread _reader;
 
-    public NotifySocket()
+    public NotifySocket() : this(null)
     {
-        Path = System.IO.Path.Combine(_dir, "notify");
-        _socket.Bind(new UnixDomainSocketEndPoint(Path));
+    }
+
+    /// <param name="address">The path to bind, or "@name" in the abstract namespace; null: a fresh path in a temporary directory.</param>
+    public NotifySocket(string? address)
+    {
+        Path = address ?? System.IO.Path.Combine(_dir, "notify");
+        _socket.Bind(new UnixDomainSocketEndPoint(Path.StartsWith('@') ? "\0" + Path[1..] : Path));
         _reader = new Thread(Read) { IsBackground = true, Name = "notify-socket" };
         _reader.Start();
     }
@@ -87,6 +92,9 @@ public sealed class NotifySocket : IDisposable
     {
         _queue.CompleteAdding();
         _socket.Dispose();
+        // Gone as systemd's socket is gone while it re-executes: the file too.
+        if (!Path.StartsWith('@'))
+            File.Delete(Path);
         Directory.Delete(_dir, recursive: true);
     }
 }

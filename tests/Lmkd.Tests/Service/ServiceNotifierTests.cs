@@ -92,6 +92,35 @@ public sealed class ServiceNotifierTests
     }
 
     [Fact]
+    public void A_suppressed_watchdog_stops_the_pings_says_why_and_resumes_at_once()
+    {
+        var n = new ServiceNotifier(_sent.Add, watchdogUsec: 10_000_000);
+        n.Ready("watching x");
+        n.PingIfDue(1_000);
+        _sent.Clear();
+
+        n.SuppressWatchdog("cannot read /proc/meminfo for 5 s");
+        n.SuppressWatchdog("cannot read /proc/meminfo for 5 s"); // the loop may say it every iteration: one STATUS
+        Assert.Equal("cannot read /proc/meminfo for 5 s", n.WatchdogSuppressedBecause);
+        for (long t = 1_000; t < 60_000; t += 100)
+            n.PingIfDue(t);
+        Assert.Equal(["STATUS=watchdog pings stopped: cannot read /proc/meminfo for 5 s"], _sent);
+
+        // A new reason is said too.
+        n.SuppressWatchdog("reaper wedged");
+        Assert.Equal("STATUS=watchdog pings stopped: reaper wedged", _sent[^1]);
+        _sent.Clear();
+
+        n.ResumeWatchdog();
+        Assert.Null(n.WatchdogSuppressedBecause);
+        Assert.Equal(["STATUS=watching x"], _sent);
+        n.PingIfDue(60_001); // at once, not half an interval after the last ping before the pause
+        Assert.Equal("WATCHDOG=1", _sent[^1]);
+        n.ResumeWatchdog(); // not suppressed: nothing to say
+        Assert.Equal(2, _sent.Count);
+    }
+
+    [Fact]
     public void Without_a_sender_nothing_is_sent_and_nothing_fails()
     {
         var n = new ServiceNotifier(null, 1_000_000);
