@@ -40,10 +40,18 @@ public sealed record FinishedKill
     public required string Scope { get; init; }
     /// <summary>When Lmkd finished with the kill (the victim's exit or the kill timeout).</summary>
     public required DateTimeOffset Time { get; init; }
+    /// <summary>
+    /// How far the scope's used memory fell from the decision's snapshot right after the reap, at the
+    /// victim's exit, and one second later (freed pages linger on per-CPU lists): the net change of the
+    /// scope, other processes allocating meanwhile; -1 where not measured (yet).
+    /// </summary>
+    public long GaveBackAtReapKb { get; init; } = -1;
+    public long GaveBackAtExitKb { get; init; } = -1;
+    public long GaveBackAfterSecondKb { get; init; } = -1;
 
     public long RssBytes => RssAnonBytes + RssFileBytes + RssShmemBytes;
 
-    public static FinishedKill From(long killId, in KillDecision decision, ProcessInfo victim, KillResult result, string? scopeCgroup) => new()
+    public static FinishedKill From(long killId, in KillDecision decision, ProcessInfo victim, KillResult result, string? scopeCgroup, in MemorySnapshot atDecision = default) => new()
     {
         KillId = killId,
         DryRun = result.Outcome == KillOutcome.DryRun,
@@ -68,5 +76,7 @@ public sealed record FinishedKill
         },
         Scope = scopeCgroup ?? "",
         Time = DateTimeOffset.UtcNow,
+        GaveBackAtReapKb = result.MemoryAfterReap is { } reap ? atDecision.UsedKb - reap.UsedKb : -1,
+        GaveBackAtExitKb = result.MemoryAtExit is { } exit ? atDecision.UsedKb - exit.UsedKb : -1,
     };
 }

@@ -74,6 +74,14 @@ public sealed class MonitorLoop : IDisposable
     private long _lastNoKillLogMs = long.MinValue / 2;
     private long _lastEmigrantLogMs = long.MinValue / 2;
     private readonly Dictionary<string, (long LastLogMs, long Count)> _faults = [];
+    // What `lmkd status` shows: written by the monitor thread under the gate, read by the control socket's.
+    private const int RecentKillsKept = 16;
+    private readonly Lock _statusGate = new();
+    private readonly List<FinishedKill> _recentKills = [];
+    private KillDecision _lastDecision;
+    private MemorySnapshot _lastMemory;
+    private PsiSnapshot _lastPsi;
+    private long _lastEvaluationMs = -1;
 
     public ReapMode ReapMode { get; }
     public TriggerMode TriggerMode => _psi.Mode;
@@ -372,6 +380,8 @@ public sealed class MonitorLoop : IDisposable
 
         var decision = _policy.Evaluate(now, level, memory, psi);
         _metrics.Observed(memory, decision);
+        lock (_statusGate)
+            (_lastDecision, _lastMemory, _lastPsi, _lastEvaluationMs) = (decision, memory, psi, now);
         bool slow = false;
         if (_scope.MemoryEvents is { } events && _scope.LastUsage is { } last)
         {
@@ -541,7 +551,10 @@ public sealed class MonitorLoop : IDisposable
                 kill.WakeToDecision.TotalMilliseconds, kill.DecisionToSignal(r).TotalMilliseconds,
                 r.TimeToReap.TotalMilliseconds, r.TimeToExit.TotalMilliseconds,
                 kill.EventToSignal(r).TotalMilliseconds, r.TimedOut ? " (timed out waiting for exit)" : "");
-            KillFinished?.Invoke(FinishedKill.From(kill.Id, kill.Decision, v, r, _scope.CgroupPath));
+            var finished = FinishedKill.From(kill.Id, kill.Decision, v, r, _scope.CgroupPath, kill.MemoryAtDecision);
+            kill.Finished = finished;
+            RecordKill(finished);
+            KillFinished?.Invoke(finished);
             if (!dryRun && r.Exited)
             {
                 kill.GaveBackDueMs = now + GaveBackDelayMs;
@@ -555,6 +568,32 @@ public sealed class MonitorLoop : IDisposable
                 KillReasons.Name(kill.Decision.Reason));
         }
         _candidates.RequestRefresh(); // the victim is gone; others may have grown
+    }
+
+    /// <summary>The last kills, newest last; a kill's entry is replaced when its one-second figure comes.</summary>
+    private void RecordKill(FinishedKill k)
+    {
+        lock (_statusGate)
+        {
+            int i = _recentKills.FindIndex(e => e.KillId == k.KillId);
+            if (i >= 0)
+                _recentKills[i] = k;
+            else
+            {
+                _recentKills.Add(k);
+                if (_recentKills.Count > RecentKillsKept)
+                    _recentKills.RemoveAt(0);
+            }
+        }
+    }
+
+    /// <summary>What the loop last saw and did, for `lmkd status` (any thread; a copy taken under a lock the loop holds only to write).</summary>
+    public LoopStatus Status()
+    {
+        lock (_statusGate)
+            return new LoopStatus(_lastDecision, _lastMemory, _lastPsi, _lastEvaluationMs, _inFlight?.Victim, [.. _recentKills],
+                _scope.Description, KillModes.Name(ReapMode), LmkdMetrics.TriggerModeName(_psi.Mode), _options.DryRun,
+                _blind ? "blind: the memory state cannot be read" : _wedged ? "wedged: no reaper left" : null);
     }
 
     /// <summary>One second after the exit: the scope's memory against the decision's snapshot, by kind.</summary>
@@ -575,6 +614,8 @@ public sealed class MonitorLoop : IDisposable
         var v = kill.Victim;
         KillLog.GaveBack(_log, kill.Id, d.UsedKb - m.UsedKb, d.AnonKb - m.AnonKb, d.FileLruKb - m.FileLruKb, m.HeadroomKb - d.HeadroomKb,
             v.RssAnonBytes / 1024, v.RssFileBytes / 1024, v.RssShmemBytes / 1024);
+        if (kill.Finished is { } finished)
+            RecordKill(finished with { GaveBackAfterSecondKb = d.UsedKb - m.UsedKb });
         _metrics.GaveBack(d.UsedKb - m.UsedKb);
     }
 
@@ -669,6 +710,8 @@ public sealed class MonitorLoop : IDisposable
         public long DeadlineMs { get; init; }
         public volatile bool Abandoned;
         public long GaveBackDueMs { get; set; }
+        /// <summary>What the kill's consumers were told, kept to add the one-second figure to.</summary>
+        public FinishedKill? Finished { get; set; }
 
         /// <summary>From the episode's first sign (a PSI event, or headroom starting to fall) to SIGKILL: what the operator waits for.</summary>
         public TimeSpan EventToSignal(KillResult r) =>
