@@ -46,8 +46,9 @@ case " $* " in
 esac
 printf '%s\n' "${LMKD_VM_ARGS:-}" > "$dir/lmkd-args"
 disk=$("$repo/scripts/vm/disk-image.sh" 64)
-# Every run takes 15-90 s under emulation (a 20 MiB/s hog fills 1 GiB in about 40 s).
-timeout=$((60 + 150 * $#))
+# Every run takes 25-90 s under emulation (a 20 MiB/s hog fills 1 GiB in about 40 s; the guest
+# gives a hog 180 s to die).
+timeout=$((60 + 200 * $#))
 rc=0
 "$shared/run-in-vm" --kernel "$image" --mem "$mem" --cpus 2 --timeout "$timeout" --disk "$disk" \
   "$dir" -- sh guest-side-by-side.sh "$@" || rc=$?

@@ -83,7 +83,9 @@ run_one() {
     noneed-*) swap=none rate=${scenario#noneed-} hold="$HOLD_PCT $HOLD_S" ;;
     *) echo "unknown scenario $scenario"; return ;;
   esac
+  ts=$($H now)
   reset
+  tr=$($H now)
   echo "=== BEGIN $name"
   echo "scenario=$scenario daemon=$daemon swap=$swap rate_mib_s=$rate hold=${hold:-no}"
   if [ $swap = zram ]; then
@@ -94,7 +96,9 @@ run_one() {
   $H hog 1000 $BG_MB 0 /tmp/bg1000.ready & b1=$!
   $H hog 800 $BG_MB 0 /tmp/bg800.ready & b2=$!
   PIDS="$prot $b1 $b2"
-  for f in prot bg1000 bg800; do wait_file /tmp/$f.ready 600 || echo "error=$f not ready"; done
+  waited=
+  for f in prot bg1000 bg800; do wait_file /tmp/$f.ready 600 || echo "error=$f not ready"; waited="$waited $f=$(( $($H now) - tr ))"; done
+  tw=$($H now)
   if [ $daemon = lmkd ]; then
     # shellcheck disable=SC2086 # the switches are words
     ./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false $LMKD_ARGS > /tmp/daemon.log 2>&1 & d=$!
@@ -107,7 +111,8 @@ run_one() {
   fi
   PIDS="$PIDS $d"
   n=0; while ! grep -q "$ready" /tmp/daemon.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
-  sleep 1
+  td=$($H now)
+  sleep 0.5
   echo "before avail_kb=$($H avail) free_kb=$(sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo)"
   oom0=$(oom_kills)
   kill -USR2 "$prot"   # the gaps are counted from here on
@@ -117,8 +122,9 @@ run_one() {
   $H deaths /tmp/deaths.log protected=$prot bg1000=$b1 bg800=$b2 hog=$hog & w=$!
   PIDS="$PIDS $hog $w"
   echo "pids protected=$prot bg1000=$b1 bg800=$b2 hog=$hog daemon=$d"
+  echo "setup_ms reset=$((tr - ts)) workloads=$((tw - tr)) ($waited ) daemon=$((td - tw))"
   wait_dead "$hog" 1800; hog_dead=$?
-  sleep 2   # what happens right after: a late kill, the protected process's last gaps
+  sleep 1.5   # what happens right after: a late kill, the protected process's last gaps
   states="states protected=$($H state "$prot") bg1000=$($H state "$b1") bg800=$($H state "$b2")"
   kill "$d" 2>/dev/null; sleep 0.3
   kill "$w" "$prot" 2>/dev/null; sleep 0.3

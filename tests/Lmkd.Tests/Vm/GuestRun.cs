@@ -174,7 +174,7 @@ public sealed class VmFixture : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class VmCollection : ICollectionFixture<VmFixture>
+public sealed class VmCollection : ICollectionFixture<VmFixture>, ICollectionFixture<WholeMachineFixture>
 {
     public const string Name = "throw-away VMs";
 }
