@@ -78,7 +78,10 @@ function worst(list,   a, n, i, m) { n = split(list, a, " "); if (n == 0) return
 function fmt(list,   m) { m = median(list); return m == "" ? "-" : sprintf("%d / %d", m, worst(list)) }
 {
   key = val("kernel") SUBSEP val("scenario") SUBSEP val("daemon")
-  if (!(key in n)) { order[++keys] = key }
+  if (!(key in n)) { order[++keys] = key; n[key] = 0 }
+  # A soft lockup before the hog started: the host starved the guest, the run measures nothing.
+  if (val("soft_lockups_before_hog") + 0 > 0) { excluded[key]++; excl = excl sprintf("\n- %s %s %s, repetition %s: %s soft lockup(s) in the guest before the hog started", val("kernel"), val("scenario"), val("daemon"), val("rep"), val("soft_lockups_before_hog")); next }
+  if (val("soft_lockups") + 0 > 0) lockups[key] += val("soft_lockups")
   n[key]++
   release[val("kernel")] = val("release")
   g = val("gap_max_ms"); if (g ~ /^[0-9]+$/) gaps[key] = gaps[key] " " g
@@ -89,13 +92,13 @@ function fmt(list,   m) { m = median(list); return m == "" ? "-" : sprintf("%d /
   o = val("kills"); seen[key, o]++; if (!((key, o) in listed)) { listed[key, o] = 1; orders[key] = orders[key] SUBSEP o }
 }
 END {
-  print "| kernel | scenario | daemon | runs | longest gap ms (median / worst) | hog start -> first kill ms (median / latest) | runs without a kill | kernel OOM kills (median / worst) | protected killed | hog MiB/s reached (median) | kill orders (victim:killer, times seen) |"
-  print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  print "| kernel | scenario | daemon | runs | longest gap ms (median / worst) | hog start -> first kill ms (median / latest) | runs without a kill | kernel OOM kills (median / worst) | protected killed | hog MiB/s reached (median) | guest soft lockups | kill orders (victim:killer, times seen) |"
+  print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   for (i = 1; i <= keys; i++) {
     key = order[i]; split(key, p, SUBSEP)
     ol = ""; m = split(orders[key], os, SUBSEP)
     for (j = 2; j <= m; j++) ol = ol (ol == "" ? "" : "; ") os[j] " x" seen[key, os[j]]
-    printf "| %s (%s) | %s | %s | %d | %s | %s | %d | %s | %d | %s | %s |\n", p[1], release[p[1]], p[2], p[3], n[key], fmt(gaps[key]), fmt(firsts[key]), nokill[key], fmt(ooms[key]), dead[key], median(rate[key]), ol
+    printf "| %s (%s) | %s | %s | %d%s | %s | %s | %d | %s | %d | %s | %d | %s |\n", p[1], release[p[1]], p[2], p[3], n[key], excluded[key] ? sprintf(" (+%d left out)", excluded[key]) : "", fmt(gaps[key]), fmt(firsts[key]), nokill[key], fmt(ooms[key]), dead[key], median(rate[key]), lockups[key], ol
   }
   print ""
   print "| kernel | scenario | Lmkd / earlyoom longest gap, medians | worst / worst |"
@@ -108,6 +111,7 @@ END {
     lm = median(gaps[key]); em = median(gaps[e]); lw = worst(gaps[key]); ew = worst(gaps[e])
     printf "| %s | %s | %.2f (%d / %d ms) | %.2f (%d / %d ms) |\n", p[1], p[2], em ? lm / em : 0, lm, em, ew ? lw / ew : 0, lw, ew
   }
+  if (excl != "") print "\nLeft out (the host starved the guest):" excl
 }' "$results" > "$summary"
 {
   echo

@@ -33,8 +33,9 @@ public sealed class WholeMachineTests(WholeMachineFixture vms, ITestOutputHelper
         Assert.True(r.ProtectedWakes > 0, $"the protected process never woke up: {r.ProtectedLine}");
         int[] expected = [r.Pid("bg1000"), r.Pid("bg800"), r.Pid("hog")];
         Assert.True(r.KernelOomKills == 0 && r.DmesgOutOfMemory == 0,
-            $"the kernel's OOM killer fired {r.KernelOomKills} time(s) ({r.DmesgOutOfMemory} \"Out of memory\" in dmesg): {string.Join(" | ", r.DmesgLines)}; kills {r.Kills}");
-        Assert.Equal(expected, r.LmkdKillPids);
+            $"the kernel's OOM killer fired {r.KernelOomKills} time(s) ({r.DmesgOutOfMemory} \"Out of memory\" in dmesg): {string.Join(" | ", r.DmesgLines)}; kills {r.Kills}{r.StarvedNote}");
+        Assert.True(expected.SequenceEqual(r.LmkdKillPids),
+            $"Lmkd killed pids [{string.Join(", ", r.LmkdKillPids)}], expected [{string.Join(", ", expected)}] (bg1000, bg800, hog); kills {r.Kills}{r.StarvedNote}");
         Assert.DoesNotContain(r.Deaths, d => d.Label == "protected");
         Assert.All(r.Deaths, d => Assert.Contains(d.Pid, r.LmkdKillPids));
     }
@@ -55,7 +56,7 @@ public sealed class WholeMachineTests(WholeMachineFixture vms, ITestOutputHelper
         Assert.True(avail * 100 < 5 * total, hold);
         Assert.Contains(r.Lines, l => l.Contains(" held avail_kb=", StringComparison.Ordinal));
 
-        Assert.Empty(r.LmkdKillPids);
+        Assert.True(r.LmkdKillPids.Length == 0, $"Lmkd killed in a run that needed no kill: {r.Kills}{r.StarvedNote}");
         Assert.Equal("none", r.Result("kills"));
         Assert.Equal(0, r.KernelOomKills);
         Assert.Equal(0, r.DmesgOutOfMemory);
@@ -65,8 +66,8 @@ public sealed class WholeMachineTests(WholeMachineFixture vms, ITestOutputHelper
     {
         string hold = r.Lines.FirstOrDefault(l => l.Contains(" hold avail_kb=", StringComparison.Ordinal)) is { } h
             ? $"; the hog held at MemAvailable {long.Parse(Word(h, "avail_kb")!, C) / 1024} MiB for 20 s" : "";
-        string text = $"protected process's longest gap {r.Result("gap_max_ms")} ms ({r.Result("protected")}); hog start->first kill {r.Result("first_kill_ms")} ms; " +
-            $"kills (victim:killer) {r.Kills}; kernel OOM kills {r.KernelOomKills}; hog reached {r.Result("hog_rate_mib_s")} MiB/s{hold}";
+        string text = $"protected process's longest gap {r.Result("gap_max_ms")} ms ({r.Result("protected")}); hog start->first kill {(r.Result("first_kill_ms") is "none" ? "(no kill)" : r.Result("first_kill_ms") + " ms")}; " +
+            $"kills (victim:killer) {r.Kills}; kernel OOM kills {r.KernelOomKills}; hog reached {r.Result("hog_rate_mib_s")} MiB/s{hold}{r.StarvedNote}";
         string what = $"5 whole machine, 1 GiB + disk, {r.Scenario}";
         output.WriteLine($"{what} on {r.Release}: {text}");
         VmSummary.Add($"5 {r.Scenario}|{r.KernelName}", $"- **{what}** (Lmkd), kernel `{r.Release}`: {text}");
@@ -95,6 +96,15 @@ public sealed class WholeMachineRun
     public string Kills => Result("kills");
     public long ProtectedWakes => long.Parse(WholeMachineTests.Word(ProtectedLine, "wakes") ?? "0", C);
     public int KernelOomKills => int.Parse(Result("kernel_oom_kills"), C);
+
+    /// <summary>
+    /// Under emulation a host short of CPU can stop the guest's vCPUs for seconds, which the guest
+    /// kernel reports as soft lockups; one before the hog started (no pressure yet) means the host
+    /// starved this run. Said beside the figures and in failures, so nobody chases Lmkd for it.
+    /// </summary>
+    public string StarvedNote =>
+        int.Parse(Result("soft_lockups_before_hog"), C) is > 0 and var n
+            ? $" (the host starved the guest: {n} soft lockup(s) before the hog started, {Result("soft_lockups")} after)" : "";
     public int DmesgOutOfMemory => int.Parse(Lines.Select(l => WholeMachineTests.Word(l, "dmesg_out_of_memory")).First(v => v is not null)!, C);
 
     /// <summary>The kernel's OOM lines (invoked oom-killer, Out of memory, oom-kill:, oom_reaper).</summary>
