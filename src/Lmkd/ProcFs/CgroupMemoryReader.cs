@@ -134,6 +134,8 @@ public sealed class CgroupMemoryReader : IMemoryReader
             if (_meminfo.Read(out var content) != ProcReadStatus.Ok)
                 return false;
             var machine = MemInfo.Parse(content);
+            if (!machine.IsValid)
+                return false; // unparsable: no figure rather than "nothing available"
             headroomKb = machine.MemAvailableKb;
             committedKb = machine.MemTotalKb - machine.MemAvailableKb;
         }

@@ -44,6 +44,9 @@ public sealed class SystemMemoryReader : IMemoryReader
     public MemoryAndCounters ReadDetailed()
     {
         var mem = MemInfo.Parse(_meminfo.ReadOrThrow());
+        // Content without MemTotal is no memory state: judged, it would read as a machine with none left.
+        if (!mem.IsValid)
+            throw new IOException("/proc/meminfo has no MemTotal: unparsable content");
         var vm = VmStat.Parse(_vmstat.ReadOrThrow());
         long now = _clockMs();
         if (!_zoneInfoRead || now - _zoneInfoReadAtMs >= ZoneInfoRefreshMs)

@@ -22,20 +22,50 @@ internal sealed class FakeKernel : IKernel
     /// <summary>How often the reserve descriptor was opened.</summary>
     public int ReservesOpened { get; private set; }
 
-    public SysResult PidfdOpen(int pid) { Calls.Add($"pidfd_open {pid}"); return OpenResults.TryDequeue(out var r) ? r : OpenResult; }
+    /// <summary>The pid of the last pidfd_open, which the fake's one descriptor stands for.</summary>
+    public int LastOpenedPid { get; private set; }
+    /// <summary>The pids signalled, in order (lock <see cref="Calls"/> to read while others call).</summary>
+    public List<int> Signalled { get; } = [];
+    /// <summary>Runs inside pidfd_send_signal with the pid the descriptor stands for: the process dies.</summary>
+    public Action<int>? DuringSignal { get; set; }
+
+    public SysResult PidfdOpen(int pid)
+    {
+        lock (Calls)
+        {
+            Calls.Add($"pidfd_open {pid}");
+            LastOpenedPid = pid;
+        }
+        if (DuringOpen?.Invoke(pid) is { } answer)
+            return answer;
+        return OpenResults.TryDequeue(out var r) ? r : OpenResult;
+    }
+
+    /// <summary>Runs inside pidfd_open; a result it returns is the answer (a process that exits just then: ESRCH).</summary>
+    public Func<int, SysResult?>? DuringOpen { get; set; }
 
     public int ReserveFd() { ReservesOpened++; return Reserve; }
 
-    public SysResult PidfdSendSignal(int pidfd, int signal) { Calls.Add($"pidfd_send_signal {pidfd} {signal}"); return SignalResult; }
+    public SysResult PidfdSendSignal(int pidfd, int signal)
+    {
+        lock (Calls)
+        {
+            Calls.Add($"pidfd_send_signal {pidfd} {signal}");
+            Signalled.Add(LastOpenedPid);
+        }
+        DuringSignal?.Invoke(LastOpenedPid);
+        return SignalResult;
+    }
 
     public SysResult ProcessMrelease(int pidfd, uint flags)
     {
-        Calls.Add($"process_mrelease {pidfd} {flags}");
+        lock (Calls)
+            Calls.Add($"process_mrelease {pidfd} {flags}");
         DuringMrelease?.Invoke(flags);
         return MreleaseResults.TryGetValue(flags, out var r) ? r : SysResult.Success();
     }
 
-    public SysResult WaitForExit(int pidfd, int timeoutMs) { Calls.Add($"wait {pidfd} {timeoutMs}"); return WaitResult; }
+    public SysResult WaitForExit(int pidfd, int timeoutMs) { lock (Calls) Calls.Add($"wait {pidfd} {timeoutMs}"); return WaitResult; }
 
-    public SysResult Close(int fd) { Calls.Add($"close {fd}"); return SysResult.Success(); }
+    public SysResult Close(int fd) { lock (Calls) Calls.Add($"close {fd}"); return SysResult.Success(); }
 }
