@@ -194,8 +194,13 @@ public sealed class MonitorLoop : IDisposable
     /// the wait for the exit, the kill event's formatting): with mlockall's ONFAULT only pages that
     /// ran are locked, and the first real kill must not take page faults while the machine thrashes.
     /// </summary>
-    public void WarmUpKill(ProcessInfo child)
+    public void WarmUpKill(int childPid)
     {
+        if (_scanner.Read(childPid) is not { } child)
+        {
+            _log.LogWarning("Warm-up kill skipped: the child {Pid} could not be read", childPid);
+            return;
+        }
         var r = _killer.Kill(child, dryRun: false, timeoutMs: 2000);
         var fake = new PendingKill(0, default, default, child, Stopwatch.GetTimestamp()) { Result = r, SubmitTimestamp = Stopwatch.GetTimestamp() };
         // Format the kill event without writing it: the formatting code is what needs to be resident.

@@ -60,6 +60,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _publisher = new KillPublisher(_options.Notify, KillPublisher.SystemBusAddress(), _metrics, log);
         _hook = new PostKillHook(_options.Hooks, _metrics, log);
         _loop.KillFinished += OnKillFinished;
+        if (!_options.DryRun)
+            WarmUpKill(_loop);
         _loop.Start();
         log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; monitor thread {ThreadPriority}; missing capabilities: {MissingCapabilities}",
             self.OomScoreAdj, self.MemoryLock, _loop.ThreadPriority, self.MissingCapabilities);
@@ -72,6 +74,33 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _notifier.Ready($"watching {_scope.Description}, PSI {LmkdMetrics.TriggerModeName(_loop.TriggerMode)}, kill mode {KillModes.Name(_loop.ReapMode)}{(_options.DryRun ? ", dry run" : "")}");
         log.LogInformation("Lmkd ready (pid {Pid})", Environment.ProcessId);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The whole kill path once, on a `sleep` of Lmkd's own, before the first real kill needs it (see
+    /// <see cref="MonitorLoop.WarmUpKill"/>). Not in dry run, which sends no signal at all. Without a
+    /// sleep binary, or when it cannot start, the first real kill pays for it instead: logged, not fatal.
+    /// </summary>
+    private void WarmUpKill(MonitorLoop loop)
+    {
+        string? sleep = Array.Find(["/usr/bin/sleep", "/bin/sleep"], File.Exists);
+        if (sleep is null)
+        {
+            log.LogInformation("Warm-up kill skipped: no sleep binary to start and kill");
+            return;
+        }
+        try
+        {
+            using var child = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(sleep, "30") { UseShellExecute = false })
+                ?? throw new InvalidOperationException(sleep + " did not start");
+            loop.WarmUpKill(child.Id);
+            if (!child.WaitForExit(2000))
+                child.Kill();
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
+        {
+            log.LogWarning("Warm-up kill skipped: {Error}", e.Message);
+        }
     }
 
     private void StartMetrics()

@@ -50,7 +50,9 @@ public sealed class MonitorLoopFaultTests
         w.Garble(true);
         Assert.True(LoopWorld.WaitUntil(() => w.Loop.WatchdogSuppressed, TimeSpan.FromMilliseconds(MonitorLoop.BlindBoundMs + 5000)),
             "the loop stayed blind past its bound and kept pinging the watchdog");
-        Assert.Contains(w.Messages(), m => m.StartsWith("STATUS=watchdog pings stopped: blind", StringComparison.Ordinal));
+        // The flag is set just before the STATUS goes out, on the monitor thread.
+        Assert.True(LoopWorld.WaitUntil(() => w.Messages().Any(m => m.StartsWith("STATUS=watchdog pings stopped: blind", StringComparison.Ordinal)), Soon),
+            $"no STATUS saying why the pings stopped: {string.Join(" | ", w.Messages())}");
         int pings = w.Messages().Count(m => m == "WATCHDOG=1");
         Thread.Sleep(1500); // three ping intervals of 500 ms
         Assert.Equal(pings, w.Messages().Count(m => m == "WATCHDOG=1"));
@@ -97,7 +99,8 @@ public sealed class MonitorLoopFaultTests
             Assert.Equal([601, 602, 603], w.SignalledPids().Take(3));
             Assert.True(LoopWorld.WaitUntil(() => w.Loop.WatchdogSuppressed, TimeSpan.FromSeconds(15)),
                 "out of spare reapers, the loop kept pinging the watchdog");
-            Assert.Contains(w.Messages(), m => m.StartsWith("STATUS=watchdog pings stopped", StringComparison.Ordinal));
+            Assert.True(LoopWorld.WaitUntil(() => w.Messages().Any(m => m.StartsWith("STATUS=watchdog pings stopped", StringComparison.Ordinal)), Soon),
+                $"no STATUS saying why the pings stopped: {string.Join(" | ", w.Messages())}");
             Assert.True(w.Metric("lmkd_reapers_abandoned_total") >= 3, $"abandoned reapers counted: {w.Metric("lmkd_reapers_abandoned_total")}");
             Assert.Null(w.Loop.FatalError);
         }

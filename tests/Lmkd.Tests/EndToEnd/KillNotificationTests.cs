@@ -32,8 +32,9 @@ public sealed class KillNotificationTests(ITestOutputHelper output) : IDisposabl
 
             var cached = Track(Workload.Start(cg, "cached", "--mb 40 --oom-score-adj 900"));
             var grower = Track(Workload.Start(cg, "grower", $"--mb 20 --grow-mb 2 --every-ms 100 --max-mb 400 --read-file {SelfCommand.Quote(file)}"));
-            Assert.True(lmkd.WaitFor(p => Done(p, "done").Any(), TimeSpan.FromSeconds(60)), $"no kill within 60 s (oom_kill {cg.OomKillCount()}):\n{lmkd.Output}");
-            grower.Dispose(); // one kill is the story
+            Assert.True(lmkd.WaitFor(p => p.EventsLike("Kill {KillId} decided").Any(), TimeSpan.FromSeconds(60)), $"no kill within 60 s (oom_kill {cg.OomKillCount()}):\n{lmkd.Output}");
+            grower.Dispose(); // one kill is the story: the grower stops as soon as it is decided, and cannot grow into the limit meanwhile
+            Assert.True(lmkd.WaitFor(p => Done(p, "done").Any(), TimeSpan.FromSeconds(10)), $"the kill did not finish (oom_kill {cg.OomKillCount()}):\n{lmkd.Output}");
             var done = Done(lmkd, "done").First();
             long killId = done.GetProperty("KillId").GetInt64();
             Assert.True(recorder.WaitFor(r => r.Kills.Any(k => (long)k.KillId == killId) && !r.Desktop.IsEmpty, TimeSpan.FromSeconds(10)),

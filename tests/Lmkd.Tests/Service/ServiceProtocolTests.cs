@@ -10,6 +10,8 @@ namespace Lmkd.Tests.Service;
 public sealed class ServiceProtocolTests : IDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
+    /// <summary>A SIGHUP's handler runs on the thread pool (PosixSignalRegistration): on a loaded CI host it can wait its turn.</summary>
+    internal static readonly TimeSpan SignalTimeout = TimeSpan.FromSeconds(15);
     private readonly NotifySocket _notify = new();
     private readonly string _dir = Directory.CreateTempSubdirectory("lmkd-service-").FullName;
 
@@ -102,8 +104,8 @@ public sealed class ServiceProtocolTests : IDisposable
 
         File.WriteAllText(config, Config(dryRun: false, level: "Information"));
         lmkd.Signal(1); // SIGHUP
-        Assert.NotNull(_notify.WaitFor("RELOADING=1", TimeSpan.FromSeconds(5)));
-        Assert.NotNull(_notify.WaitFor("READY=1", TimeSpan.FromSeconds(5)));
+        Assert.NotNull(_notify.WaitFor("RELOADING=1", SignalTimeout));
+        Assert.NotNull(_notify.WaitFor("READY=1", SignalTimeout));
         Assert.True(lmkd.WaitFor(p => p.EventsLike("Configuration reloaded").Any(), TimeSpan.FromSeconds(5)), lmkd.Output);
         var reloaded = Assert.Single(lmkd.EventsLike("Configuration reloaded"));
         Assert.False(reloaded.GetProperty("DryRun").GetBoolean());
@@ -112,8 +114,8 @@ public sealed class ServiceProtocolTests : IDisposable
         // An invalid value: refused by key, the process goes on with the last good options.
         File.WriteAllText(config, Config(dryRun: true, level: "Information", timeoutMs: -5));
         lmkd.Signal(1);
-        Assert.NotNull(_notify.WaitFor("RELOADING=1", TimeSpan.FromSeconds(5)));
-        Assert.NotNull(_notify.WaitFor("READY=1", TimeSpan.FromSeconds(5)));
+        Assert.NotNull(_notify.WaitFor("RELOADING=1", SignalTimeout));
+        Assert.NotNull(_notify.WaitFor("READY=1", SignalTimeout));
         Assert.True(lmkd.WaitFor(p => p.EventsLike("Reload refused").Any(), TimeSpan.FromSeconds(5)), lmkd.Output);
         var refused = lmkd.EventsLike("Reload refused").First();
         Assert.Equal("Lmkd:Kill:TimeoutMs", refused.GetProperty("Key").GetString());

@@ -35,8 +35,8 @@ public sealed partial class WatchdogStallTests : IDisposable
             Thread.Sleep(3000);
             // The process itself is alive: its signal handling answers a reload.
             lmkd.Signal(1);
-            Assert.NotNull(_notify.WaitFor("RELOADING=1", TimeSpan.FromSeconds(5)));
-            Assert.NotNull(_notify.WaitFor("READY=1", TimeSpan.FromSeconds(5)));
+            Assert.NotNull(_notify.WaitFor("RELOADING=1", ServiceProtocolTests.SignalTimeout));
+            Assert.NotNull(_notify.WaitFor("READY=1", ServiceProtocolTests.SignalTimeout));
             var pingsWhileFrozen = _notify.Seen.Count(m => m.Message == "WATCHDOG=1" && m.At > frozenAt + TimeSpan.FromMilliseconds(50));
             Assert.Equal(0, pingsWhileFrozen);
             Assert.False(lmkd.HasExited);
