@@ -466,7 +466,7 @@ public sealed class MonitorLoop : IDisposable
         if (escalation.Kind != EscalationKind.None)
         {
             _metrics.RespawnEscalation(escalation.Kind);
-            KillLog.Respawn(_log, escalation.Kind.ToString(), escalation.Why);
+            KillLog.Respawn(_log, EscalationKinds.Name(escalation.Kind), escalation.Why);
             if (escalation is { Kind: EscalationKind.Parent, Parent: { } parent })
                 victim = parent;
         }

@@ -16,6 +16,18 @@ public enum EscalationKind
     Refused,
 }
 
+public static class EscalationKinds
+{
+    /// <summary>The name in the log and in lmkd_respawn_escalations_total{to}.</summary>
+    public static string Name(EscalationKind kind) => kind switch
+    {
+        EscalationKind.Parent => "parent",
+        EscalationKind.Cgroup => "cgroup",
+        EscalationKind.Refused => "refused",
+        _ => "none",
+    };
+}
+
 public readonly record struct Escalation(EscalationKind Kind, ProcessInfo? Parent, string? Cgroup, string Why, ulong ParentStartTime);
 
 /// <summary>

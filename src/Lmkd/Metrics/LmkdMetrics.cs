@@ -89,8 +89,8 @@ public sealed class LmkdMetrics
             new CounterConfiguration { LabelNames = ["kind"] });
         _respawn = f.CreateCounter("lmkd_respawn_escalations_total", "Respawn loops (workers of one parent killed again and again) and how they were answered: parent (killed instead), cgroup (cgroup.kill), refused (nothing above the worker could be killed).",
             new CounterConfiguration { LabelNames = ["to"] });
-        foreach (var to in new[] { "parent", "cgroup", "refused" })
-            _respawn.WithLabels(to);
+        foreach (var to in new[] { EscalationKind.Parent, EscalationKind.Cgroup, EscalationKind.Refused })
+            _respawn.WithLabels(EscalationKinds.Name(to));
         _reapersAbandoned = f.CreateCounter("lmkd_reapers_abandoned_total", "Kills whose reaper thread did not come back in time (a process_mrelease or wait stuck): given up on, a spare reaper took over.");
         _victimsOutlived = f.CreateCounter("lmkd_victims_outlived_timeout_total", "Victims still alive Lmkd:Kill:TimeoutMs after the signal (D state, a refused reap): never chosen again while they live.");
         _gaveBack = f.CreateCounter("lmkd_kill_gave_back_bytes_total", "What kills gave back: the fall of the scope's used memory from the decision to one second after the victim's exit (other processes allocate meanwhile).");
@@ -223,12 +223,7 @@ public sealed class LmkdMetrics
 
     public void ReaperAbandoned() => _reapersAbandoned.Inc();
 
-    public void RespawnEscalation(EscalationKind kind) => _respawn.WithLabels(kind switch
-    {
-        EscalationKind.Parent => "parent",
-        EscalationKind.Cgroup => "cgroup",
-        _ => "refused",
-    }).Inc();
+    public void RespawnEscalation(EscalationKind kind) => _respawn.WithLabels(EscalationKinds.Name(kind)).Inc();
 
     public void VictimOutlivedTimeout() => _victimsOutlived.Inc();
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Lmkd.Cli;
+using Lmkd.Tests.Daemon;
 using Xunit.Abstractions;
 
 namespace Lmkd.Tests.EndToEnd;
@@ -88,6 +89,87 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
         Assert.Equal([bgLarge.Pid, bgSmall.Pid, service.Pid, hog.Pid], kills.Select(k => k.Pid).ToArray());
         Assert.All(kills, k => Assert.Equal("LOW_HEADROOM", k.Reason));
         Assert.True(guarded.IsAlive, "the protected process was killed");
+    }
+
+    /// <summary>
+    /// The classic leak on a server where everything sits at oom_score_adj 0: three steady 60 MiB
+    /// processes, and one that starts small after the daemon's first scan and grows 50 MiB/s. The
+    /// victim is the leak, ranked by its size at the kill, not a process that was heavier at a scan.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_leak_at_oom_score_adj_0_that_started_small_is_the_victim_not_the_steady_processes()
+    {
+        var cg = Track(TestCgroup.Create("lmkd-e2e", LimitBytes));
+        var steady = Enumerable.Range(0, 3).Select(i => Track(Workload.Start(cg, $"steady-60-{i}", "--mb 60 --oom-score-adj 0"))).ToList();
+        using var lmkd = StartDaemon(cg);
+        var leak = Track(Workload.Start(cg, "leak", "--mb 5 --grow-mb 5 --every-ms 100 --max-mb 2000 --oom-score-adj 0"));
+        output.WriteLine($"steady {string.Join(", ", steady.Select(w => w.Pid))} (60 MiB each), leak {leak.Pid} from 5 MiB at 50 MiB/s, all at 0");
+
+        bool leakDead = lmkd.WaitFor(_ => !leak.IsAlive, TimeSpan.FromSeconds(60));
+        Thread.Sleep(500);
+        Report(lmkd, cg);
+
+        Assert.True(leakDead, "the leak was never killed");
+        Assert.Equal([leak.Pid], KillsDone(lmkd).Select(k => k.Pid).ToArray());
+        Assert.All(steady, w => Assert.True(w.IsAlive, $"steady process {w.Pid} was killed"));
+        Assert.Equal(0, cg.OomKillCount());
+    }
+
+    /// <summary>
+    /// A process moved out of the watched cgroup after the daemon listed it keeps its pages charged
+    /// there (neither v1 nor v2 moves charges), yet it is outside the scope: never its victim, even at
+    /// the highest oom_score_adj. The pressure is met inside the scope instead.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_process_that_left_the_scope_is_never_killed_even_at_the_highest_oom_score_adj()
+    {
+        var cg = Track(TestCgroup.Create("lmkd-e2e", LimitBytes));
+        var outside = Track(TestCgroup.Create("lmkd-e2e-outside", 1L << 30));
+        var emigrant = Track(Workload.Start(cg, "emigrant-100", "--mb 100 --oom-score-adj 1000"));
+        var bg = Track(Workload.Start(cg, "background-40", "--mb 40 --oom-score-adj 900"));
+        using var lmkd = StartDaemon(cg);
+        Thread.Sleep(1000); // listed at the daemon's first scan
+        outside.AddPid(emigrant.Pid);
+        Assert.DoesNotContain(emigrant.Pid, cg.Pids());
+        var hog = Track(Workload.Start(cg, "hog", "--mb 20 --grow-mb 2 --every-ms 100 --max-mb 2000 --oom-score-adj 0"));
+        output.WriteLine($"emigrant {emigrant.Pid} (100 MiB at 1000, moved to {outside.RelativePath}), background {bg.Pid} (40 MiB at 900), hog {hog.Pid} at 0 growing 20 MiB/s");
+
+        bool hogDead = lmkd.WaitFor(_ => !hog.IsAlive, TimeSpan.FromSeconds(90));
+        Thread.Sleep(500);
+        Report(lmkd, cg);
+
+        Assert.True(hogDead, "the hog was never killed");
+        Assert.True(emigrant.IsAlive, "the process that left the scope was killed");
+        Assert.Equal([bg.Pid, hog.Pid], KillsDone(lmkd).Select(k => k.Pid).ToArray());
+        Assert.Equal(0, cg.OomKillCount());
+    }
+
+    /// <summary>
+    /// A parent that re-creates each worker Lmkd kills (a supervisor, a pool, a stress tool): after two
+    /// workers killed within the window, the third kill takes the parent, and the loop ends.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_respawn_loop_escalates_to_the_parent_on_its_third_kill()
+    {
+        var cg = Track(TestCgroup.Create("lmkd-e2e", 256L << 20));
+        using var lmkd = StartDaemon(cg);
+        string worker = $"{Workload.LmkdCommand()} hog --mb 10 --grow-mb 5 --every-ms 100 --max-mb 2000 --oom-score-adj 1000";
+        using var parent = cg.StartShell($"echo 1000 > /proc/self/oom_score_adj; while :; do {worker}; done");
+        output.WriteLine($"parent {parent.Id} re-creates a worker growing 50 MiB/s at 1000 each time it is killed");
+
+        bool parentDead = lmkd.WaitFor(_ => parent.HasExited, TimeSpan.FromSeconds(90));
+        // The worker that ran when the parent went is an orphan, still growing: one more kill at most.
+        Assert.True(LoopWorld.WaitUntil(() => cg.Pids().Count == 0, TimeSpan.FromSeconds(30)), $"processes left in the cgroup: {string.Join(", ", cg.Pids())}");
+        Thread.Sleep(500);
+        Report(lmkd, cg);
+
+        Assert.True(parentDead, "the parent was never killed: the loop went on");
+        var kills = KillsDone(lmkd);
+        Assert.True(kills.Count is 3 or 4, $"{kills.Count} kills: {string.Join(", ", kills.Select(k => k.Pid))}");
+        Assert.Equal(parent.Id, kills[2].Pid);
+        Assert.DoesNotContain(kills.Take(2), k => k.Pid == parent.Id);
+        Assert.Contains(lmkd.EventsLike("Respawn loop"), e => e.GetProperty("Escalation").GetString() == "parent");
+        Assert.Equal(0, cg.OomKillCount());
     }
 
     /// <summary>
