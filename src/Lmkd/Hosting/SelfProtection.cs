@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using Lmkd.Configuration;
 using Lmkd.Linux;
+using Tmds.Linux;
 
 namespace Lmkd.Hosting;
 
@@ -15,8 +16,6 @@ public static partial class SelfProtection
 
     private const int PRIO_PROCESS = 0;
 
-    private const int MCL_CURRENT = 1, MCL_FUTURE = 2, MCL_ONFAULT = 4;
-    private const int SCHED_FIFO = 1;
 
     // Capability numbers from linux/capability.h, and what Lmkd loses without each.
     private static readonly (int Bit, string Name, string Cost)[] Capabilities =
@@ -50,10 +49,11 @@ public static partial class SelfProtection
             // Android lmkd's call. ONFAULT locks what is resident now and each page as it is touched: without it
             // every mapping (heap reservations, the whole binary) is faulted in, and the AOT daemon's RSS
             // went from 14 to 34 MiB. The kill path's pages are touched once at start (MonitorLoop's warm-up scan).
-            if (MLockAll(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0)
+            // Tmds.LibC's call: its errno only names the failure in the log, nothing is decided on it.
+            if (LibC.mlockall(LibC.MCL_CURRENT | LibC.MCL_FUTURE | LibC.MCL_ONFAULT) == 0)
                 mlock = "locked (MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)";
             else
-                mlock = $"failed ({Linux.Errno.Name(Marshal.GetLastPInvokeError())})";
+                mlock = $"failed ({Linux.Errno.Name(LibC.errno)})";
         }
 
         return new Report(adj, mlock, DescribeMissingCapabilities(procRoot));
@@ -70,7 +70,7 @@ public static partial class SelfProtection
             return $"SCHED_OTHER nice {ThreadNice()} (SelfProtection:RealtimePriority=0)";
         int param = priority;
         // pid 0 means the calling thread for sched_setscheduler.
-        return SchedSetScheduler(0, SCHED_FIFO, ref param) == 0
+        return SchedSetScheduler(0, LibC.SCHED_FIFO, ref param) == 0
             ? $"SCHED_FIFO {priority}"
             : $"SCHED_FIFO {priority} refused ({Linux.Errno.Name(Marshal.GetLastPInvokeError())}): SCHED_OTHER nice {ThreadNice()}";
     }
@@ -113,9 +113,8 @@ public static partial class SelfProtection
         catch (IOException) { return "unknown"; }
     }
 
-    [LibraryImport("libc", EntryPoint = "mlockall", SetLastError = true)]
-    private static partial int MLockAll(int flags);
-
+    // Declared here rather than taken from Tmds.LibC: getpriority may return -1 on success, so only an
+    // errno captured at the call tells a failure apart; Tmds.LibC has no sched_setscheduler.
     [LibraryImport("libc", EntryPoint = "getpriority", SetLastError = true)]
     private static partial int GetPriority(int which, int who);
 
