@@ -27,6 +27,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
     private MonitorLoop? _loop;
     private KillPublisher? _publisher;
     private PostKillHook? _hook;
+    private NextVictim? _nextVictim;
+    private StatusServer? _status;
     private MetricServer? _server;
     private PosixSignalRegistration? _sighup;
 
@@ -63,6 +65,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _loop.Start();
         log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; monitor thread {ThreadPriority}; missing capabilities: {MissingCapabilities}",
             self.OomScoreAdj, self.MemoryLock, _loop.ThreadPriority, self.MissingCapabilities);
+        StartStatus();
 
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
@@ -72,6 +75,19 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _notifier.Ready($"watching {_scope.Description}, PSI {LmkdMetrics.TriggerModeName(_loop.TriggerMode)}, kill mode {KillModes.Name(_loop.ReapMode)}{(_options.DryRun ? ", dry run" : "")}");
         log.LogInformation("Lmkd ready (pid {Pid})", Environment.ProcessId);
         return Task.CompletedTask;
+    }
+
+    /// <summary>The status socket, if configured; one that cannot be made is logged by the server and Lmkd runs on without it.</summary>
+    private void StartStatus()
+    {
+        if (_options.Status.DaemonSocketPath(Environment.GetEnvironmentVariable("RUNTIME_DIRECTORY")) is not { } path)
+            return;
+        var facts = DaemonFacts.Now();
+        var loop = _loop!;
+        var next = _nextVictim = new NextVictim(_options, _scope!);
+        _status = new StatusServer(path, () => StatusReport.Build(loop, next, facts), StatusAccess.RootAndSelf(), log);
+        if (!_status.Start())
+            _status = null;
     }
 
     private void StartMetrics()
@@ -118,10 +134,13 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
             }
             if (next.Scope.Cgroup != _options.Scope.Cgroup || next.ProcRoot != _options.ProcRoot || next.CgroupRoot != _options.CgroupRoot)
                 log.LogWarning("Reload: Lmkd:Scope, ProcRoot and CgroupRoot changes take effect at the next restart");
+            if (next.Status.Socket != _options.Status.Socket)
+                log.LogWarning("Reload: a Lmkd:Status:Socket change takes effect at the next restart");
             if (LogSetup.TryParseLevel(next.Log.Level, out var level))
                 LogSetup.Level.MinimumLevel = level;
             _options = next;
             _loop?.Reload(next);
+            _nextVictim?.Reload(next);
             _publisher?.Update(next.Notify);
             _hook?.Update(next.Hooks);
         }
@@ -152,6 +171,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
     {
         _notifier.Stopping();
         _sighup?.Dispose();
+        _status?.Dispose();
         _loop?.Stop(TimeSpan.FromMilliseconds(500));
         _server?.Stop();
         log.LogInformation("Lmkd stopped");
@@ -160,6 +180,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
 
     public void Dispose()
     {
+        _status?.Dispose();
         _loop?.Dispose();
         _publisher?.Dispose();
         _hook?.Dispose();
