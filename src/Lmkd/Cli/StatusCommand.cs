@@ -86,10 +86,27 @@ public static class StatusCommand
                 stderr.WriteLine($"lmkd status: {(error.GetString() == "refused" ? "refused" : "error " + error.GetString())}: {text}");
                 return error.GetString() == "refused" ? ExitRefused : ExitBadReply;
             }
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("version", out _))
+            {
+                stderr.WriteLine($"lmkd status: the reply on {socket} is not Lmkd's status (no version)");
+                return ExitBadReply;
+            }
             if (json)
+            {
                 WriteIndented(stdout, root);
-            else
-                Render(stdout, root);
+                return 0;
+            }
+            var summary = new StringWriter(CultureInfo.InvariantCulture);
+            try
+            {
+                Render(summary, root);
+            }
+            catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                stderr.WriteLine($"lmkd status: the reply on {socket} lacks what the summary needs ({e.Message}); --json prints it as it is");
+                return ExitBadReply;
+            }
+            stdout.Write(summary.ToString());
         }
         return 0;
     }
@@ -100,8 +117,8 @@ public static class StatusCommand
     /// </summary>
     public static (int Code, byte[] Reply, string? Message) Ask(string path, TimeSpan timeout)
     {
-        if (!Path.Exists(path))
-            return (ExitNoDaemon, [], $"no daemon answers: {path} does not exist (is lmkd running? systemctl status lmkd; another socket: --socket PATH)");
+        // No stat of the path first: for a user who may not enter /run/lmkd it would only say "missing";
+        // connect's own error says which it is (ENOENT, EACCES, ECONNREFUSED).
         using var cts = new CancellationTokenSource(timeout);
         using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         var received = new MemoryStream();
@@ -138,7 +155,7 @@ public static class StatusCommand
             {
                 SocketError.ConnectionRefused => (ExitNoDaemon, [], $"no daemon answers: nothing listens on {path} (a socket left by a daemon that died? systemctl status lmkd)"),
                 SocketError.AccessDenied => (ExitRefused, [], $"refused: permission denied on {path}: only root and Lmkd's own user may read its status (try: sudo lmkd status)"),
-                SocketError.AddressNotAvailable => (ExitNoDaemon, [], $"no daemon answers: {path} does not exist (is lmkd running?)"),
+                SocketError.AddressNotAvailable => (ExitNoDaemon, [], $"no daemon answers: {path} does not exist (is lmkd running? systemctl status lmkd; another socket: --socket PATH)"),
                 _ => (ExitNoDaemon, [], $"no daemon answers on {path}: {e.Message} ({e.SocketErrorCode})"),
             };
         }

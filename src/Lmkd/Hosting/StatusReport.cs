@@ -114,7 +114,9 @@ public static class StatusReport
         w.WriteString("reason", KillReasons.Name(d.Reason));
         if (d.ShouldKill) w.WriteNumber("minScoreAdj", d.MinScoreAdj); else w.WriteNull("minScoreAdj");
         w.WriteNumber("headroomKb", h.HeadroomKb);
-        w.WriteNumber("headroomPct", Math.Round(h.HeadroomPct, 2));
+        // The watch's own percentage, or (the watch off) the same share computed here.
+        double pct = h.HeadroomPct != 0 || m.TotalKb <= 0 || h.HeadroomKb < 0 ? h.HeadroomPct : 100.0 * h.HeadroomKb / m.TotalKb;
+        w.WriteNumber("headroomPct", Math.Round(pct, 2));
         w.WriteNumber("headroomLevelPct", h.LevelPct);
         w.WriteNumber("fillRateKbPerSec", h.FillRateKbPerSec);
         w.WriteNumber("msToExhaustion", h.MsToExhaustion);

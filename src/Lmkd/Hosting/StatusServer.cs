@@ -86,7 +86,7 @@ public sealed class StatusServer : IDisposable
         string dir = Path.GetDirectoryName(SocketPath) ?? "/";
         if (!Directory.Exists(dir))
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
-                UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+                UnixFileMode.GroupRead | UnixFileMode.GroupExecute); // 0750, as the unit's RuntimeDirectoryMode
         if (Path.Exists(SocketPath))
             RemoveStale();
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -191,8 +191,17 @@ public sealed class StatusServer : IDisposable
         }
         else
         {
-            reply = _reply();
-            Interlocked.Increment(ref _served);
+            try
+            {
+                reply = _reply();
+                Interlocked.Increment(ref _served);
+            }
+            catch (Exception e)
+            {
+                // Say so to the client rather than close on it; the daemon goes on.
+                Fault("building the status reply", e);
+                reply = StatusReport.Error("internal", "the daemon could not build its status: " + e.Message);
+            }
         }
         client.Send(reply);
         client.Shutdown(SocketShutdown.Send);
