@@ -27,10 +27,19 @@ public static class LmkdProcess
     /// </summary>
     public const string NoBus = "unix:path=/nonexistent/lmkd-tests/system_bus_socket";
 
+    /// <summary>
+    /// Tests never touch /run/lmkd, where the machine's own Lmkd may listen: a daemon a test starts has
+    /// no status socket unless the test names one (--Lmkd:Status:Socket=PATH).
+    /// </summary>
+    public const string NoStatusSocket = "--Lmkd:Status:Socket=";
+
     public static DaemonChild Start(IEnumerable<string> args, IDictionary<string, string>? environment = null)
     {
         var env = new Dictionary<string, string>(environment ?? new Dictionary<string, string>());
         env.TryAdd("DBUS_SYSTEM_BUS_ADDRESS", NoBus);
-        return DaemonChild.Start(StartInfo([.. args]), env);
+        var list = args.ToList();
+        if (list.Count > 0 && list[0] == "run" && !list.Any(a => a.StartsWith(NoStatusSocket, StringComparison.Ordinal)))
+            list.Add(NoStatusSocket);
+        return DaemonChild.Start(StartInfo([.. list]), env);
     }
 }
