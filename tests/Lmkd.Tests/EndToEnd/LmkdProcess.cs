@@ -18,6 +18,8 @@ public static class LmkdProcess
             : new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lmkd.dll") } };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        if (args.Length > 0 && args[0] == "run" && !args.Any(a => a.StartsWith(NoStatusSocket, StringComparison.Ordinal)))
+            psi.ArgumentList.Add(NoStatusSocket);
         return psi;
     }
 
@@ -37,9 +39,6 @@ public static class LmkdProcess
     {
         var env = new Dictionary<string, string>(environment ?? new Dictionary<string, string>());
         env.TryAdd("DBUS_SYSTEM_BUS_ADDRESS", NoBus);
-        var list = args.ToList();
-        if (list.Count > 0 && list[0] == "run" && !list.Any(a => a.StartsWith(NoStatusSocket, StringComparison.Ordinal)))
-            list.Add(NoStatusSocket);
-        return DaemonChild.Start(StartInfo([.. list]), env);
+        return DaemonChild.Start(StartInfo([.. args]), env);
     }
 }

@@ -129,6 +129,16 @@ public sealed class StatusServerTests : IDisposable
     }
 
     [Fact]
+    public void Stop_wakes_the_thread_blocked_in_accept()
+    {
+        var server = Start();
+        var thread = (Thread)typeof(StatusServer).GetField("_thread", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(server)!;
+        Assert.True(thread.IsAlive);
+        server.Dispose();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(5)), "the status thread is still blocked in accept after stop");
+    }
+
+    [Fact]
     public void A_live_socket_is_not_taken_over()
     {
         var first = Start();
