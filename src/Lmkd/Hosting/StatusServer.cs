@@ -66,8 +66,9 @@ public sealed class StatusServer : IDisposable
         {
             Bind();
         }
-        catch (Exception e) when (e is SocketException or IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
+            // Anything (EADDRINUSE, EACCES, a $RUNTIME_DIRECTORY too long for sun_path): the killer runs on without it.
             _listener?.Dispose();
             _listener = null;
             _log.LogWarning("No status socket at {StatusSocket}: {Error}; Lmkd runs without it (lmkd status will not answer)", SocketPath, e.Message);

@@ -187,6 +187,15 @@ public sealed class StatusServerTests : IDisposable
         Assert.Single(_log.At(LogLevel.Warning));
     }
 
+    [Fact]
+    public void A_path_too_long_for_a_socket_address_is_logged_not_thrown()
+    {
+        var server = new StatusServer(Path.Combine(_dir, new string('x', 120), "status.sock"), () => Reply, StatusAccess.RootAndSelf(), _log);
+        _cleanup.Add(server);
+        Assert.False(server.Start());
+        Assert.Single(_log.At(LogLevel.Warning));
+    }
+
     public void Dispose()
     {
         foreach (var d in _cleanup)
