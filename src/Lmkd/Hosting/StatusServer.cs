@@ -34,6 +34,8 @@ public sealed class StatusServer : IDisposable
     private Socket? _listener;
     private Thread? _thread;
     private FileIdentity? _bound;
+    // The socket's directory when Lmkd made it (outside systemd): removed again at stop if empty.
+    private string? _madeDirectory;
     private volatile bool _stop;
     private long _served, _refused, _badRequests;
     private long _lastFaultLogMs = long.MinValue / 2;
@@ -86,8 +88,11 @@ public sealed class StatusServer : IDisposable
             throw new IOException("the status socket needs Linux");
         string dir = Path.GetDirectoryName(SocketPath) ?? "/";
         if (!Directory.Exists(dir))
+        {
+            _madeDirectory = dir;
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                 UnixFileMode.GroupRead | UnixFileMode.GroupExecute); // 0750, as the unit's RuntimeDirectoryMode
+        }
         if (Path.Exists(SocketPath))
             RemoveStale();
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -267,7 +272,10 @@ public sealed class StatusServer : IDisposable
         _log.LogWarning("Status socket: failed {What}: {Error} (logged at most once a minute)", what, e.Message);
     }
 
-    /// <summary>Stops serving (a request being answered is left to finish on its background thread) and removes the socket file if it is still this one.</summary>
+    /// <summary>
+    /// Stops serving (a request being answered is left to finish on its background thread), removes the
+    /// socket file if it is still this one, and the directory if Lmkd made it and it is empty.
+    /// </summary>
     public void Dispose()
     {
         _stop = true;
@@ -277,10 +285,13 @@ public sealed class StatusServer : IDisposable
         {
             if (_bound is { } id && FileStat.TryIdentify(SocketPath, out var now) && now == id)
                 File.Delete(SocketPath);
+            if (_madeDirectory is { } dir && !Directory.EnumerateFileSystemEntries(dir).Any())
+                Directory.Delete(dir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
         _bound = null;
+        _madeDirectory = null;
     }
 }

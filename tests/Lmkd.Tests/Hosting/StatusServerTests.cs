@@ -188,6 +188,22 @@ public sealed class StatusServerTests : IDisposable
     }
 
     [Fact]
+    public void A_directory_it_made_is_0750_and_removed_at_stop_one_it_found_is_kept()
+    {
+        string made = Path.Combine(_dir, "run-lmkd");
+        var server = new StatusServer(Path.Combine(made, "status.sock"), () => Reply, StatusAccess.RootAndSelf(), _log);
+        _cleanup.Add(server);
+        Assert.True(server.Start());
+        Assert.Equal((UnixFileMode)0b111_101_000, File.GetUnixFileMode(made));
+        server.Dispose();
+        Assert.False(Directory.Exists(made));
+
+        Start().Dispose();
+        Assert.True(Directory.Exists(_dir));
+        Assert.False(File.Exists(SocketPath));
+    }
+
+    [Fact]
     public void A_path_too_long_for_a_socket_address_is_logged_not_thrown()
     {
         var server = new StatusServer(Path.Combine(_dir, new string('x', 120), "status.sock"), () => Reply, StatusAccess.RootAndSelf(), _log);
