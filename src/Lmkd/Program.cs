@@ -19,6 +19,7 @@ public static class Program
         usage: lmkd [run] [--config PATH] [--Lmkd:Key=value ...]   run the daemon (the default)
                lmkd check-config [--config PATH] [--Lmkd:Key=value ...]
                                                                validate the configuration and exit
+               lmkd status [--json] [--socket PATH]            ask the running daemon what it sees, whom it would kill next, its last kills
                lmkd candidates [--json] [--min-score-adj N]    show the ranked victims, and who is excluded and why
                lmkd kill-test [--mb N] [--timeout-ms N] [--mode M] [--victim-pid PID] [--json]
                                                                kill a throw-away child through the real kill path
@@ -39,6 +40,7 @@ public static class Program
             {
                 "run" => RunDaemon(rest),
                 "check-config" => CheckConfig(rest),
+                "status" => StatusCommand.Run(rest, Console.Out, Console.Error),
                 "candidates" => CandidatesCommand.Run(rest, Console.Out, Console.Error),
                 "kill-test" => KillTestCommand.Run(rest, Console.Out, Console.Error),
                 "demo" => DemoCommand.Run(rest, Console.Out, Console.Error),

@@ -132,6 +132,8 @@ public static class DemoCommand
             }
             finally
             {
+                // SIGTERM first: a daemon that stops removes its status socket (SIGKILL would leave it stale).
+                daemon?.Terminate(TimeSpan.FromSeconds(2));
                 daemon?.Dispose();
                 foreach (var (_, p) in _workloads)
                 {

@@ -28,6 +28,7 @@ public sealed class LmkdOptions
     public MetricsOptions Metrics { get; set; } = new();
     public NotifyOptions Notify { get; set; } = new();
     public HooksOptions Hooks { get; set; } = new();
+    public StatusOptions Status { get; set; } = new();
     public LogOptions Log { get; set; } = new();
 }
 
@@ -137,6 +138,41 @@ public sealed class HooksOptions
     public List<string> PostKillArgs { get; set; } = [];
     /// <summary>After this long the hook (and what it started) is killed with SIGKILL.</summary>
     public int PostKillTimeoutMs { get; set; } = 10_000;
+}
+
+/// <summary>The read-only control socket `lmkd status` reads (see README, "lmkd status").</summary>
+public sealed class StatusOptions
+{
+    public const string Auto = "auto";
+    /// <summary>Where "auto" puts the socket outside systemd: the unit's RuntimeDirectory=lmkd is the same directory.</summary>
+    public const string DefaultDirectory = "/run/lmkd";
+    public const string FileName = "status.sock";
+    /// <summary>sun_path holds 108 bytes, the terminating NUL included.</summary>
+    public const int MaxPathBytes = 107;
+
+    /// <summary>
+    /// "auto": $RUNTIME_DIRECTORY/status.sock (systemd's RuntimeDirectory=) when set, else
+    /// /run/lmkd/status.sock; an absolute path; empty: no socket.
+    /// </summary>
+    public string Socket { get; set; } = Auto;
+
+    /// <summary>The daemon's socket path, or null when the socket is off.</summary>
+    /// <param name="runtimeDirectory">$RUNTIME_DIRECTORY: systemd sets it, colon-separated when the unit names several.</param>
+    public string? DaemonSocketPath(string? runtimeDirectory)
+    {
+        if (string.IsNullOrEmpty(Socket))
+            return null;
+        if (Socket != Auto)
+            return Socket;
+        var dir = runtimeDirectory?.Split(':', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return Path.Combine(string.IsNullOrEmpty(dir) ? DefaultDirectory : dir, FileName);
+    }
+
+    /// <summary>
+    /// Where `lmkd status` looks, or null when the socket is off. "auto" is /run/lmkd/status.sock
+    /// whatever $RUNTIME_DIRECTORY says: in the client that variable would be some other unit's.
+    /// </summary>
+    public string? ClientSocketPath() => DaemonSocketPath(runtimeDirectory: null);
 }
 
 public sealed class LogOptions

@@ -97,6 +97,12 @@ public static class LmkdOptionsValidator
             Check(o.Hooks.PostKillArgs.Count == 0, "Hooks:PostKillArgs", "are set but Lmkd:Hooks:PostKill names no program");
         Check(o.Hooks.PostKillTimeoutMs is >= 100 and <= 600_000, "Hooks:PostKillTimeoutMs", $"must be in [100, 600000] ms (got {o.Hooks.PostKillTimeoutMs})");
 
+        var socket = o.Status.Socket ?? "";
+        Check(socket.Length == 0 || socket == StatusOptions.Auto || (Path.IsPathRooted(socket) && !socket.EndsWith('/')), "Status:Socket",
+            $"must be \"auto\", empty (no status socket) or the absolute path of a socket file (got '{socket}')");
+        Check(System.Text.Encoding.UTF8.GetByteCount(socket) <= StatusOptions.MaxPathBytes, "Status:Socket",
+            $"must fit in a socket address: at most {StatusOptions.MaxPathBytes} bytes (got {System.Text.Encoding.UTF8.GetByteCount(socket)})");
+
         Check(LogSetup.TryParseLevel(o.Log.Level, out _), "Log:Level", $"must be one of Verbose, Debug, Information, Warning, Error, Fatal (got '{o.Log.Level}')");
         Check(o.Log.Format is "auto" or "console" or "json" or "journal", "Log:Format", $"must be auto, console, json or journal (got '{o.Log.Format}')");
         return errors;

@@ -27,6 +27,8 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
     private MonitorLoop? _loop;
     private KillPublisher? _publisher;
     private PostKillHook? _hook;
+    private NextVictim? _nextVictim;
+    private StatusServer? _status;
     private MetricServer? _server;
     private PosixSignalRegistration? _sighup;
 
@@ -65,6 +67,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         _loop.Start();
         log.LogInformation("Self-protection: oom_score_adj {OomScoreAdj}; memory {MemoryLock}; monitor thread {ThreadPriority}; missing capabilities: {MissingCapabilities}",
             self.OomScoreAdj, self.MemoryLock, _loop.ThreadPriority, self.MissingCapabilities);
+        StartStatus();
 
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
@@ -101,6 +104,19 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
         {
             log.LogWarning("Warm-up kill skipped: {Error}", e.Message);
         }
+    }
+
+    /// <summary>The status socket, if configured; one that cannot be made is logged by the server and Lmkd runs on without it.</summary>
+    private void StartStatus()
+    {
+        if (_options.Status.DaemonSocketPath(Environment.GetEnvironmentVariable("RUNTIME_DIRECTORY")) is not { } path)
+            return;
+        var facts = DaemonFacts.Now();
+        var loop = _loop!;
+        var next = _nextVictim = new NextVictim(_options, _scope!);
+        _status = new StatusServer(path, () => StatusReport.Build(loop, next, facts), StatusAccess.RootAndSelf(), log);
+        if (!_status.Start())
+            _status = null;
     }
 
     private void StartMetrics()
@@ -147,10 +163,13 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
             }
             if (next.Scope.Cgroup != _options.Scope.Cgroup || next.ProcRoot != _options.ProcRoot || next.CgroupRoot != _options.CgroupRoot)
                 log.LogWarning("Reload: Lmkd:Scope, ProcRoot and CgroupRoot changes take effect at the next restart");
+            if (next.Status.Socket != _options.Status.Socket)
+                log.LogWarning("Reload: a Lmkd:Status:Socket change takes effect at the next restart");
             if (LogSetup.TryParseLevel(next.Log.Level, out var level))
                 LogSetup.Level.MinimumLevel = level;
             _options = next;
             _loop?.Reload(next);
+            _nextVictim?.Reload(next);
             _publisher?.Update(next.Notify);
             _hook?.Update(next.Hooks);
         }
@@ -181,6 +200,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
     {
         _notifier.Stopping();
         _sighup?.Dispose();
+        _status?.Dispose();
         _loop?.Stop(TimeSpan.FromMilliseconds(500));
         _server?.Stop();
         log.LogInformation("Lmkd stopped");
@@ -189,6 +209,7 @@ public sealed class LmkdService(ConfigSource source, IHostApplicationLifetime li
 
     public void Dispose()
     {
+        _status?.Dispose();
         _loop?.Dispose();
         _publisher?.Dispose();
         _hook?.Dispose();

@@ -40,4 +40,15 @@ internal static unsafe class FileStat
         bytes[n] = 0;
         return TryIdentify(Native.AT_FDCWD, bytes[..(n + 1)], out identity, out _, out _);
     }
+
+    /// <summary>Whether <paramref name="path"/> itself (not a symlink's target) is a socket; false when it does not exist.</summary>
+    public static bool IsSocket(string path)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        Native.Statx st;
+        fixed (byte* p = bytes)
+            if (Native.StatX(Native.AT_FDCWD, p, Native.AT_SYMLINK_NOFOLLOW, Native.STATX_TYPE, &st) != 0)
+                return false;
+        return (st.Mask & Native.STATX_TYPE) != 0 && (st.Mode & Native.S_IFMT) == Native.S_IFSOCK;
+    }
 }

@@ -37,8 +37,9 @@ internal static unsafe partial class Native
 internal static unsafe partial class Native
 {
     /// <summary>statx flags: sync nothing with a remote or FUSE server (inode numbers and birth times do not change); follow symlinks.</summary>
-    public const int AT_STATX_DONT_SYNC = 0x4000;
-    public const uint STATX_NLINK = 0x4, STATX_INO = 0x100, STATX_BTIME = 0x800;
+    public const int AT_STATX_DONT_SYNC = 0x4000, AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint STATX_TYPE = 0x1, STATX_NLINK = 0x4, STATX_INO = 0x100, STATX_BTIME = 0x800;
+    public const ushort S_IFMT = 0xF000, S_IFSOCK = 0xC000;
 
     /// <summary>struct statx, the fields Lmkd reads (kernel ABI, the same on every architecture; 256 bytes).</summary>
     [StructLayout(LayoutKind.Explicit, Size = 256)]
@@ -46,6 +47,7 @@ internal static unsafe partial class Native
     {
         [FieldOffset(0)] public uint Mask;
         [FieldOffset(16)] public uint NLink;
+        [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Ino;
         [FieldOffset(80)] public long BirthTimeSec;
         [FieldOffset(88)] public uint BirthTimeNsec;

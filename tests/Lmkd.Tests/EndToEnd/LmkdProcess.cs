@@ -18,6 +18,8 @@ public static class LmkdProcess
             : new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "lmkd.dll") } };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        if (args.Length > 0 && args[0] == "run" && !args.Any(a => a.StartsWith(NoStatusSocket, StringComparison.Ordinal)))
+            psi.ArgumentList.Add(NoStatusSocket);
         return psi;
     }
 
@@ -26,6 +28,12 @@ public static class LmkdProcess
     /// unless the test names a bus, DBUS_SYSTEM_BUS_ADDRESS points where there is none.
     /// </summary>
     public const string NoBus = "unix:path=/nonexistent/lmkd-tests/system_bus_socket";
+
+    /// <summary>
+    /// Tests never touch /run/lmkd, where the machine's own Lmkd may listen: a daemon a test starts has
+    /// no status socket unless the test names one (--Lmkd:Status:Socket=PATH).
+    /// </summary>
+    public const string NoStatusSocket = "--Lmkd:Status:Socket=";
 
     public static DaemonChild Start(IEnumerable<string> args, IDictionary<string, string>? environment = null)
     {
