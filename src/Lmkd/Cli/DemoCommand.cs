@@ -70,6 +70,12 @@ public static class DemoCommand
         private readonly Dictionary<int, string> _labels = [];
         private readonly Stopwatch _clock = Stopwatch.StartNew();
 
+        /// <summary>What the cgroup's used memory did by the victim's exit (others allocate meanwhile), when the event has it.</summary>
+        private static string GaveBack(System.Text.Json.JsonElement e) =>
+            e.TryGetProperty("GaveBackAtExitKb", out var kb) && kb.ValueKind == System.Text.Json.JsonValueKind.Number && kb.GetInt64() != -1
+                ? $", the cgroup's used memory fell {kb.GetInt64() / 1024} MiB by its exit"
+                : "";
+
         private void Say(string text) => o.WriteLine($"[{_clock.Elapsed.TotalSeconds,5:F1}s] {text}");
 
         public int Play()
@@ -175,7 +181,7 @@ public static class DemoCommand
             else if (template.StartsWith("Kill {KillId} decided", StringComparison.Ordinal))
                 Say($"lmkd decides: {e.GetProperty("Reason").GetString()} (headroom {e.GetProperty("HeadroomKb").GetInt64() / 1024} MiB = {e.GetProperty("HeadroomPct").GetDouble():F1}%, filling {e.GetProperty("FillRateKbPerSec").GetInt64() / 1024} MiB/s, thrashing {e.GetProperty("ThrashingPct").GetInt64()}%, PSI some avg10 {e.GetProperty("SomeAvg10").GetDouble():F1}%) -> may reach oom_score_adj >= {e.GetProperty("MinScoreAdj").GetInt32()}; victim {Label(e.GetProperty("Pid").GetInt32())}");
             else if (template.StartsWith("Kill {KillId} {Outcome}", StringComparison.Ordinal))
-                Say($"lmkd kill {e.GetProperty("KillId").GetInt64()} {e.GetProperty("Outcome").GetString()}: {Label(e.GetProperty("Pid").GetInt32())} (oom_score_adj {e.GetProperty("OomScoreAdj").GetInt32()}) freed {e.GetProperty("RssKb").GetInt64() / 1024} MiB; mode {e.GetProperty("ReapMode").GetString()}, reap {e.GetProperty("ReapResult").GetString()}, exit {e.GetProperty("SignalToExitMs").GetDouble():F1} ms after SIGKILL");
+                Say($"lmkd kill {e.GetProperty("KillId").GetInt64()} {e.GetProperty("Outcome").GetString()}: {Label(e.GetProperty("Pid").GetInt32())} (oom_score_adj {e.GetProperty("OomScoreAdj").GetInt32()}) held {e.GetProperty("RssKb").GetInt64() / 1024} MiB{GaveBack(e)}; mode {e.GetProperty("ReapMode").GetString()}, reap {e.GetProperty("ReapResult").GetString()}, exit {e.GetProperty("SignalToExitMs").GetDouble():F1} ms after SIGKILL");
             else if (template.StartsWith("Kill {KillId} not done", StringComparison.Ordinal) || template.StartsWith("Kill wanted", StringComparison.Ordinal))
                 Say("lmkd: " + DaemonChild.Render(e));
         }
