@@ -3,6 +3,7 @@
 #   lmkd + appsettings.json   Native AOT, InvariantGlobalization (the guest has no ICU)
 #   vmhelper                  tests/Lmkd.Tests/Vm/vmhelper.c, static
 #   guest-suite.sh            the scenarios
+#   guest-side-by-side.sh     Lmkd and earlyoom on the same whole-machine scenarios (boot-side-by-side.sh)
 # The AOT publish (~40 s here) is cached by a hash of the sources it is built from.
 #
 #   scripts/vm/build-guest.sh OUT_DIR [MODULES_DIR]   (MODULES_DIR: *.ko.gz the guest may insmod)
@@ -36,6 +37,7 @@ for so in "$aot"/*.so; do [ -e "$so" ] && cp "$so" "$out/"; done
 # Dynamic on purpose: run-in-vm exits 1 silently on a static ELF (ldd finds no library, and
 # grep failing under pipefail ends the script).
 gcc -O2 -Wall -Wextra -Werror -o "$out/vmhelper" tests/Lmkd.Tests/Vm/vmhelper.c
-cp scripts/vm/guest-suite.sh "$out/"
-if [ -n "$modules" ]; then mkdir -p "$out/modules"; cp "$modules"/*.ko.gz "$out/modules/"; fi
+cp scripts/vm/guest-suite.sh scripts/vm/guest-side-by-side.sh "$out/"
+# ORDER: the order to insmod them in (scripts/vm/stock-kernel.sh).
+if [ -n "$modules" ]; then mkdir -p "$out/modules"; cp "$modules"/*.ko.gz "$out/modules/"; cp "$modules"/ORDER "$out/modules/" 2>/dev/null || true; fi
 echo "$out"

@@ -9,6 +9,8 @@ public sealed record ProcessInfo
     public required int Pid { get; init; }
     /// <summary>Start time in clock ticks since boot (/proc/&lt;pid&gt;/stat field 22).</summary>
     public required ulong StartTime { get; init; }
+    /// <summary>The parent's pid (/proc/&lt;pid&gt;/stat field 4): who re-creates a worker that was killed.</summary>
+    public int Ppid { get; init; }
     /// <summary>State letter from /proc/&lt;pid&gt;/stat field 3 (R, S, D, Z, ...).</summary>
     public char State { get; init; } = 'S';
     /// <summary>Real uid (first value of the Uid: line of /proc/&lt;pid&gt;/status).</summary>

@@ -80,6 +80,8 @@ public sealed class KillOptions
     public int TimeoutMs { get; set; } = 1000;
     /// <summary>Force a kill mode instead of the probed one: "auto", "reap-kill", "kill-then-reap", "kill-only".</summary>
     public string Mode { get; set; } = "auto";
+    /// <summary>What to do when killed workers keep being re-created by their parent.</summary>
+    public RespawnOptions Respawn { get; set; } = new();
 }
 
 /// <summary>Rules on what a process cannot forge: uid, executable path (glob), cgroup (prefix).</summary>

@@ -59,6 +59,8 @@ public static class LmkdOptionsValidator
 
         Check(o.Kill.TimeoutMs is >= 10 and <= 60_000, "Kill:TimeoutMs", $"must be in [10, 60000] ms (got {o.Kill.TimeoutMs})");
         Check(KillModes.TryParse(o.Kill.Mode, out _), "Kill:Mode", $"must be one of {string.Join(", ", KillModes.Names)} (got '{o.Kill.Mode}')");
+        foreach (var (key, message) in o.Kill.Respawn.Validate())
+            errors.Add(new ConfigError(P + "Kill:Respawn:" + key, message));
 
         foreach (var (section, m) in new[] { ("Protect", o.Protect), ("Prefer", o.Prefer) })
         {

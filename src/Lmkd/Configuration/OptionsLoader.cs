@@ -40,17 +40,25 @@ public static class OptionsLoader
         return builder.Build();
     }
 
-    /// <summary>LMKD_Kill__TimeoutMs=500 becomes Lmkd:Kill:TimeoutMs. LMKD_CONFIG names the file, not a key.</summary>
+    /// <summary>LMKD_Kill__TimeoutMs=500 becomes Lmkd:Kill:TimeoutMs.</summary>
     private static IEnumerable<KeyValuePair<string, string?>> EnvironmentOverrides()
     {
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
             var name = (string)e.Key;
-            if (!name.StartsWith(EnvPrefix, StringComparison.Ordinal) || name == "LMKD_CONFIG" || name.StartsWith("LMKD_REQUIRE", StringComparison.Ordinal))
-                continue;
-            yield return new(LmkdOptions.Section + ":" + name[EnvPrefix.Length..].Replace("__", ":"), (string?)e.Value);
+            if (IsConfigurationVariable(name))
+                yield return new(LmkdOptions.Section + ":" + name[EnvPrefix.Length..].Replace("__", ":"), (string?)e.Value);
         }
     }
+
+    /// <summary>
+    /// Configuration variables are spelled like their keys (LMKD_DryRun, LMKD_Kill__TimeoutMs). A name
+    /// without a lower-case letter (LMKD_CONFIG, the hook's LMKD_PID, a test harness's LMKD_BINARY) is
+    /// never one: otherwise any such variable in the environment would stop the start as an unknown key.
+    /// </summary>
+    public static bool IsConfigurationVariable(string name) =>
+        name.Length > EnvPrefix.Length && name.StartsWith(EnvPrefix, StringComparison.Ordinal)
+        && name.AsSpan(EnvPrefix.Length).ContainsAnyInRange('a', 'z');
 
     /// <summary>Bind and validate. Returns the options, or null with every problem named by its key.</summary>
     public static LmkdOptions? Load(IConfiguration configuration, out List<ConfigError> errors)

@@ -56,6 +56,9 @@ internal static partial class KillLog
         "Kill {KillId}: the reaper has not come back {ElapsedMs} ms after the hand-over (a process_mrelease or the wait for exit is stuck): abandoned; {Left}")]
     public static partial void ReaperAbandoned(ILogger log, long killId, long elapsedMs, string left);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Respawn loop ({Escalation}): {Why}")]
+    public static partial void Respawn(ILogger log, string escalation, string why);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "{Where}: {Error} ({Count} since the last report); Lmkd keeps watching")]
     public static partial void Fault(ILogger log, string where, string error, long count);
 

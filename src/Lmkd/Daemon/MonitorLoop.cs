@@ -40,6 +40,7 @@ public sealed class MonitorLoop : IDisposable
     private readonly ProcessScanner _scanner;
     private readonly CandidateCache _candidates;
     private readonly VictimChooser _chooser;
+    private readonly RespawnEscalator _respawn;
     private readonly Killer _killer;
     private readonly ReaperThread[] _reapers;
     private readonly IMemoryReader _reaperMemory;
@@ -115,7 +116,9 @@ public sealed class MonitorLoop : IDisposable
         // Created here, on the host's thread: the scanner and reaper threads must not inherit the
         // monitor's real-time priority.
         _candidates = new CandidateCache(options.ProcRoot, scope, metrics.Scanned, _ => Interlocked.Increment(ref _scanFaults)) { ExePathRules = rules };
-        _chooser = new VictimChooser(new ScopeProcessSource(_scanner, scope), () => _candidates.Latest, _selfPid) { Rules = rules };
+        var source = new ScopeProcessSource(_scanner, scope);
+        _chooser = new VictimChooser(source, () => _candidates.Latest, _selfPid) { Rules = rules };
+        _respawn = new RespawnEscalator(source, options.ProcRoot, CgroupPaths.Resolve(options.CgroupRoot, "/").V2Directory) { Options = options.Kill.Respawn };
 
         kernel ??= new LinuxKernel();
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
@@ -256,9 +259,8 @@ public sealed class MonitorLoop : IDisposable
         while (!_stopRequested && FatalError is null)
         {
             long now = Environment.TickCount64;
-            // A loop that cannot watch stops the pings: systemd restarts what is blind or wedged.
-            if (!WatchdogSuppressed)
-                _notifier.PingIfDue(now);
+            // A loop that cannot watch has suppressed the pings (Blind, Wedged): systemd restarts it.
+            _notifier.PingIfDue(now);
             _metrics.LoopIteration(now);
             try
             {
@@ -359,7 +361,12 @@ public sealed class MonitorLoop : IDisposable
             if (_blindSinceMs >= 0)
                 _log.LogInformation("The memory state is readable again after {BlindMs} ms", now - _blindSinceMs);
             _blindSinceMs = -1;
-            _blind = false;
+            if (_blind)
+            {
+                _blind = false;
+                if (!_wedged)
+                    _notifier.ResumeWatchdog();
+            }
         }
         catch (IOException e)
         {
@@ -371,6 +378,7 @@ public sealed class MonitorLoop : IDisposable
             {
                 _blind = true;
                 KillLog.Blind(_log, now - _blindSinceMs);
+                _notifier.SuppressWatchdog("blind: the memory state cannot be read");
             }
             return;
         }
@@ -448,8 +456,19 @@ public sealed class MonitorLoop : IDisposable
             return;
         }
 
+        // Workers killed again and again, re-created by their parent: answer the loop, not the worker.
+        var escalation = _respawn.Consider(victim, decision.MinScoreAdj, _chooser.Rules, _selfPid, now);
+        if (escalation.Kind != EscalationKind.None)
+        {
+            _metrics.RespawnEscalation(escalation.Kind);
+            KillLog.Respawn(_log, escalation.Kind.ToString(), escalation.Why);
+            if (escalation is { Kind: EscalationKind.Parent, Parent: { } parent })
+                victim = parent;
+        }
+
         var kill = new PendingKill(++_killSeq, decision, psi, victim, t0)
         {
+            ParentStartTime = escalation.Kind == EscalationKind.Parent ? 0 : escalation.ParentStartTime,
             SubmitTimestamp = Stopwatch.GetTimestamp(),
             WakeToDecision = Stopwatch.GetElapsedTime(_wakeTimestamp, t0),
             EpisodeStartTimestamp = _episodeStartTimestamp,
@@ -513,6 +532,7 @@ public sealed class MonitorLoop : IDisposable
         {
             _wedged = true;
             left = "no spare reaper is left: watchdog pings stop, so systemd restarts Lmkd";
+            _notifier.SuppressWatchdog("wedged: every reaper is stuck in a kill");
         }
         KillLog.ReaperAbandoned(_log, kill.Id, now - kill.SubmittedAtMs, left);
         kill.Result = KillResult.Unfinished(kill.Victim, ReapMode, KillOutcome.Abandoned, $"no word from the reaper after {now - kill.SubmittedAtMs} ms");
@@ -531,6 +551,8 @@ public sealed class MonitorLoop : IDisposable
         _policy.OnKillResult(kill.Decision, killed);
         _metrics.KillDone(kill.Decision, kill.Victim, r, kill.DecisionToSignal(r));
         var v = kill.Victim;
+        if (killed && kill.ParentStartTime != 0)
+            _respawn.OnKilled(v, kill.ParentStartTime, now);
         if (killed && !r.Exited)
         {
             _chooser.Remember(v, now);
@@ -657,6 +679,7 @@ public sealed class MonitorLoop : IDisposable
         _scanner.ExePathRules = _candidates.ExePathRules = rules;
         _policy.UpdateOptions(next.Policy, next.Headroom);
         _pacer.UpdateOptions(Pacing(next));
+        _respawn.Options = next.Kill.Respawn;
         _log.LogInformation("Configuration reloaded (dry run {DryRun}); PSI levels and scope changes need a restart", next.DryRun);
     }
 
@@ -710,6 +733,8 @@ public sealed class MonitorLoop : IDisposable
         public long DeadlineMs { get; init; }
         public volatile bool Abandoned;
         public long GaveBackDueMs { get; set; }
+        /// <summary>The victim's parent's start time (its family for the respawn watch); 0 when it has none to count.</summary>
+        public ulong ParentStartTime { get; init; }
         /// <summary>What the kill's consumers were told, kept to add the one-second figure to.</summary>
         public FinishedKill? Finished { get; set; }
 

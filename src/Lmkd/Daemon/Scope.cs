@@ -55,7 +55,7 @@ public sealed class Scope : IDisposable
         AddProcs(ProcsDirectory, into);
     }
 
-    private static void AddProcs(string dir, List<int> into)
+    internal static void AddProcs(string dir, List<int> into)
     {
         try
         {

@@ -24,7 +24,7 @@ public sealed class LmkdMetrics
     private long _lastIterationMs = Environment.TickCount64;
 
     private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds, _memoryEvents,
-        _faults, _reapersAbandoned, _victimsOutlived, _gaveBack;
+        _faults, _reapersAbandoned, _victimsOutlived, _gaveBack, _respawn;
     private readonly Gauge _reapMode, _reapKillSupported, _reapKillExpected, _triggerMode, _psiAverage, _memAvailable, _memFree, _swapFree, _thrashing,
         _headroom, _fillRate, _exhaustion,
         _candidates, _ownRss, _locked, _loopAge, _buildInfo, _lastDecisionReason;
@@ -87,6 +87,10 @@ public sealed class LmkdMetrics
         _wakeupsSkipped = f.CreateCounter("lmkd_wakeups_skipped_total", "Pressure events not acted on because a victim was still dying.");
         _faults = f.CreateCounter("lmkd_faults_total", "Faults the daemon outlived, by kind: memory, psi (a failed read), poll, choose, scan (listing or scanning /proc), reaper (the kill path threw), loop.",
             new CounterConfiguration { LabelNames = ["kind"] });
+        _respawn = f.CreateCounter("lmkd_respawn_escalations_total", "Respawn loops (workers of one parent killed again and again) and how they were answered: parent (killed instead), cgroup (cgroup.kill), refused (nothing above the worker could be killed).",
+            new CounterConfiguration { LabelNames = ["to"] });
+        foreach (var to in new[] { "parent", "cgroup", "refused" })
+            _respawn.WithLabels(to);
         _reapersAbandoned = f.CreateCounter("lmkd_reapers_abandoned_total", "Kills whose reaper thread did not come back in time (a process_mrelease or wait stuck): given up on, a spare reaper took over.");
         _victimsOutlived = f.CreateCounter("lmkd_victims_outlived_timeout_total", "Victims still alive Lmkd:Kill:TimeoutMs after the signal (D state, a refused reap): never chosen again while they live.");
         _gaveBack = f.CreateCounter("lmkd_kill_gave_back_bytes_total", "What kills gave back: the fall of the scope's used memory from the decision to one second after the victim's exit (other processes allocate meanwhile).");
@@ -218,6 +222,13 @@ public sealed class LmkdMetrics
     public void Fault(string kind) => _faults.WithLabels(kind).Inc();
 
     public void ReaperAbandoned() => _reapersAbandoned.Inc();
+
+    public void RespawnEscalation(EscalationKind kind) => _respawn.WithLabels(kind switch
+    {
+        EscalationKind.Parent => "parent",
+        EscalationKind.Cgroup => "cgroup",
+        _ => "refused",
+    }).Inc();
 
     public void VictimOutlivedTimeout() => _victimsOutlived.Inc();
 

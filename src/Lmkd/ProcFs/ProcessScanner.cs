@@ -262,6 +262,7 @@ public sealed unsafe class ProcessScanner
         // Keep what we need from stat before the buffer is reused.
         char state = stat.State;
         ulong startTime = stat.StartTime;
+        int ppid = stat.Ppid;
         string comm = _strings.Get(stat.Comm);
 
         // cgroup before status: a filtered scope skips the rest cheaply.
@@ -291,6 +292,7 @@ public sealed unsafe class ProcessScanner
         {
             Pid = pid,
             StartTime = startTime,
+            Ppid = ppid,
             State = state,
             Uid = st.Uid,
             Comm = comm,

@@ -203,4 +203,31 @@ public sealed class OptionsLoaderTests
             Environment.SetEnvironmentVariable("LMKD_Kill__TimeoutMs", null);
         }
     }
+
+    [Theory]
+    [InlineData("LMKD_DryRun", true)]
+    [InlineData("LMKD_Kill__TimeoutMs", true)]
+    [InlineData("LMKD_dryrun", true)]
+    [InlineData("LMKD_CONFIG", false)]
+    [InlineData("LMKD_TEST_RESULTS", false)]
+    [InlineData("LMKD_PID", false)]
+    [InlineData("LMKD_", false)]
+    [InlineData("OTHER_DryRun", false)]
+    public void Only_variables_spelled_like_keys_are_configuration(string name, bool isConfiguration) =>
+        Assert.Equal(isConfiguration, OptionsLoader.IsConfigurationVariable(name));
+
+    [Fact]
+    public void A_capitalised_LMKD_variable_in_the_environment_does_not_stop_the_start()
+    {
+        Environment.SetEnvironmentVariable("LMKD_SOME_HARNESS_DIR", "/tmp");
+        try
+        {
+            Assert.NotNull(Load(out var errors));
+            Assert.Empty(errors);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("LMKD_SOME_HARNESS_DIR", null);
+        }
+    }
 }

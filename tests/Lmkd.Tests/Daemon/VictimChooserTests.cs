@@ -19,52 +19,14 @@ public sealed class VictimChooserTests
         CgroupPath = cgroup,
     };
 
-    /// <summary>The scope's processes as they are now (what reads return), and the pids the scope lists.</summary>
-    private sealed class World(params ProcessInfo[] processes) : IProcessSource
-    {
-        public readonly Dictionary<int, ProcessInfo> ByPid = processes.ToDictionary(p => p.Pid);
-        public readonly List<int> Reads = [];
-        public int Scans;
-        /// <summary>The scope's pids (cgroup.procs); by default every process in /scope.</summary>
-        public List<int>? Listed;
-
-        public void ListPids(List<int> into)
-        {
-            into.Clear();
-            into.AddRange(Listed ?? [.. ByPid.Values.Where(InScope).Select(p => p.Pid).Order()]);
-        }
-
-        public ProcessInfo? Read(int pid)
-        {
-            Reads.Add(pid);
-            return ByPid.GetValueOrDefault(pid);
-        }
-
-        public IReadOnlyList<ProcessInfo> Scan(IReadOnlyList<int> pids)
-        {
-            Scans++;
-            return [.. pids.Select(p => ByPid.GetValueOrDefault(p)).OfType<ProcessInfo>().Where(InScope)];
-        }
-
-        public bool InScope(ProcessInfo p) => p.CgroupPath.StartsWith("/scope", StringComparison.Ordinal);
-
-        public readonly List<int> SizeReads = [];
-
-        public long ReadResidentBytes(int pid)
-        {
-            SizeReads.Add(pid);
-            return ByPid.TryGetValue(pid, out var p) ? p.RssBytes : -1;
-        }
-    }
-
-    private static VictimChooser Chooser(World world, ProcessInfo[]? list, long takenAtMs = Now - 100) =>
+    private static VictimChooser Chooser(FakeProcessSource world, ProcessInfo[]? list, long takenAtMs = Now - 100) =>
         new(world, () => list is null ? null : new CandidateCache.Snapshot(list, takenAtMs, TimeSpan.Zero), Self);
 
     [Fact]
     public void A_process_that_grew_since_the_scan_is_picked_by_its_size_now()
     {
         var list = new[] { P(10, 900, 100), P(11, 900, 20), P(12, 0, 500) };
-        var world = new World(P(10, 900, 100), P(11, 900, 300), P(12, 0, 500));
+        var world = new FakeProcessSource(P(10, 900, 100), P(11, 900, 300), P(12, 0, 500));
         Assert.Equal(11, Chooser(world, list).Choose(0, Now).Victim!.Pid);
         // Only the top bucket is re-read: the adj 0 process is not touched.
         Assert.Equal([10, 11], world.Reads.Order().ToArray());
@@ -75,7 +37,7 @@ public sealed class VictimChooserTests
     {
         // A server: 200 processes at 0, the list half a second old; pid 300 was the smallest and now leaks.
         var list = Enumerable.Range(10, 200).Select(i => P(i, 0, 100)).Append(P(300, 0, 10)).ToArray();
-        var world = new World([.. Enumerable.Range(10, 200).Select(i => P(i, 0, 100)), P(300, 0, 2000)]);
+        var world = new FakeProcessSource([.. Enumerable.Range(10, 200).Select(i => P(i, 0, 100)), P(300, 0, 2000)]);
         Assert.Equal(300, Chooser(world, list).Choose(0, Now).Victim!.Pid);
         Assert.Equal(201, world.SizeReads.Count);             // one statm each across the bucket
         Assert.True(world.Reads.Count <= VictimChooser.MaxReads); // full re-reads stay bounded
@@ -86,7 +48,7 @@ public sealed class VictimChooserTests
     {
         var list = new[] { P(10, 900, 100), P(11, 900, 90), P(12, 500, 50) };
         // 10 is gone; 11 is a new process under the same pid (another start time), at adj 0 now.
-        var world = new World(P(11, 0, 90, start: 999), P(12, 500, 50));
+        var world = new FakeProcessSource(P(11, 0, 90, start: 999), P(12, 500, 50));
         var choice = Chooser(world, list).Choose(100, Now);
         Assert.Equal(12, choice.Victim!.Pid);
     }
@@ -96,7 +58,7 @@ public sealed class VictimChooserTests
     {
         // The list knew pid 11 as a small process at 900; pid 11 is now another, large process at 950.
         var list = new[] { P(10, 900, 100), P(11, 900, 10) };
-        var world = new World(P(10, 900, 100), P(11, 950, 500, start: 7777));
+        var world = new FakeProcessSource(P(10, 900, 100), P(11, 950, 500, start: 7777));
         var victim = Chooser(world, list).Choose(0, Now).Victim!;
         Assert.Equal((11, 7777ul + 11), (victim.Pid, victim.StartTime));
     }
@@ -106,7 +68,7 @@ public sealed class VictimChooserTests
     {
         var list = new[] { P(10, 900, 500), P(11, 900, 50) };
         // 10 moved to /elsewhere: no longer in the scope's cgroup.procs.
-        var world = new World(P(10, 900, 500, cgroup: "/elsewhere"), P(11, 900, 50));
+        var world = new FakeProcessSource(P(10, 900, 500, cgroup: "/elsewhere"), P(11, 900, 50));
         Assert.Equal(11, Chooser(world, list).Choose(0, Now).Victim!.Pid);
         // Still listed by a slow cgroup.procs read but already elsewhere when re-read: an emigrant, spared and counted.
         world.Listed = [10, 11];
@@ -119,7 +81,7 @@ public sealed class VictimChooserTests
     public void A_newcomer_is_read_and_kept_only_inside_the_scope()
     {
         var list = new[] { P(10, 900, 100) };
-        var world = new World(P(10, 900, 100), P(20, 900, 300), P(30, 900, 900, cgroup: "/elsewhere")) { Listed = [10, 20, 30, 40] };
+        var world = new FakeProcessSource(P(10, 900, 100), P(20, 900, 300), P(30, 900, 900, cgroup: "/elsewhere")) { Listed = [10, 20, 30, 40] };
         var choice = Chooser(world, list).Choose(0, Now);
         Assert.Equal([10, 20], choice.Candidates.Select(p => p.Pid).ToArray());
         Assert.Equal(20, choice.Victim!.Pid);
@@ -128,7 +90,7 @@ public sealed class VictimChooserTests
     [Fact]
     public void A_stale_list_is_replaced_by_a_scan_and_no_list_at_all_too()
     {
-        var world = new World(P(10, 900, 100), P(11, 900, 300));
+        var world = new FakeProcessSource(P(10, 900, 100), P(11, 900, 300));
         var stale = new[] { P(10, 900, 100) };
         var choice = Chooser(world, stale, takenAtMs: Now - VictimChooser.StaleMs - 1).Choose(0, Now);
         Assert.True(choice.ScannedNow);
@@ -142,7 +104,7 @@ public sealed class VictimChooserTests
     public void A_victim_still_dying_is_not_chosen_again_until_it_is_gone()
     {
         var list = new[] { P(10, 900, 500), P(11, 900, 50) };
-        var world = new World(list);
+        var world = new FakeProcessSource(list);
         var chooser = Chooser(world, list);
         var first = chooser.Choose(0, Now).Victim!;
         Assert.Equal(10, first.Pid);
@@ -162,7 +124,7 @@ public sealed class VictimChooserTests
     public void A_process_whose_oom_score_adj_fell_below_the_minimum_is_passed_over()
     {
         var list = new[] { P(10, 900, 100), P(11, 900, 50) };
-        var world = new World(P(10, 0, 100), P(11, 900, 50));
+        var world = new FakeProcessSource(P(10, 0, 100), P(11, 900, 50));
         Assert.Equal(11, Chooser(world, list).Choose(701, Now).Victim!.Pid);
     }
 
@@ -170,7 +132,7 @@ public sealed class VictimChooserTests
     public void When_the_whole_top_bucket_fell_below_the_minimum_the_next_bucket_gives_the_victim()
     {
         var list = new[] { P(10, 900, 100), P(11, 900, 90), P(12, 800, 50), P(13, 100, 500) };
-        var world = new World(P(10, 0, 100), P(11, 0, 90), P(12, 800, 50), P(13, 100, 500));
+        var world = new FakeProcessSource(P(10, 0, 100), P(11, 0, 90), P(12, 800, 50), P(13, 100, 500));
         Assert.Equal(12, Chooser(world, list).Choose(701, Now).Victim!.Pid);
         Assert.DoesNotContain(13, world.Reads); // below the minimum in the list: never read
     }
@@ -179,7 +141,7 @@ public sealed class VictimChooserTests
     public void Nobody_eligible_gives_the_ranking_for_the_report()
     {
         var list = new[] { P(10, 100, 100), P(Self, 1000, 800), P(1, 1000, 900) };
-        var choice = Chooser(new World(list) { Listed = [1, 10, Self] }, list).Choose(500, Now);
+        var choice = Chooser(new FakeProcessSource(list) { Listed = [1, 10, Self] }, list).Choose(500, Now);
         Assert.Null(choice.Victim);
         Assert.NotNull(choice.Ranking);
         Assert.Equal([ExclusionReason.Init, ExclusionReason.BelowMinScoreAdj, ExclusionReason.Self],
@@ -190,7 +152,7 @@ public sealed class VictimChooserTests
     public void Re_reads_are_bounded()
     {
         var list = Enumerable.Range(1, 500).Select(i => P(i + 10, 900, i)).ToArray();
-        var world = new World(list);
+        var world = new FakeProcessSource(list);
         Assert.NotNull(Chooser(world, list).Choose(0, Now).Victim);
         Assert.Equal(VictimChooser.MaxReads, world.Reads.Count);
     }

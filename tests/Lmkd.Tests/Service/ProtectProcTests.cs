@@ -18,8 +18,13 @@ public sealed class ProtectProcTests
     public void On_a_hidepid_ptraceable_proc_Lmkd_sees_every_process_and_a_process_without_capabilities_only_its_own_user_s()
     {
         var dir = Directory.CreateTempSubdirectory("lmkd-hidepid-").FullName;
+        // Processes of two other users that must be visible to Lmkd and hidden from the hook, whatever
+        // else runs on the host (a CI container may run only a handful).
+        using var rootSleeper = Process.Start("sleep", "600");
+        using var otherSleeper = Process.Start("setpriv", "--reuid=65533 --regid=65533 --clear-groups -- sleep 600");
         try
         {
+            WaitForUid(otherSleeper.Id, 65533);
             var asRoot = Pids(Candidates(LmkdCommand("/proc")));
             string lmkdAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace -- {LmkdCommand(dir)}";
             string hookAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups -- {LmkdCommand(dir)}";
@@ -30,17 +35,36 @@ public sealed class ProtectProcTests
             // candidate, and a container's or sandbox's pid 1 may refuse ptrace even to CAP_SYS_PTRACE (this host's does).
             var seenByLmkd = Pids(unit);
             var missing = asRoot.Keys.Where(pid => pid != 1 && Directory.Exists($"/proc/{pid}") && !seenByLmkd.ContainsKey(pid)).ToList();
-            Assert.True(asRoot.Count > 10, $"only {asRoot.Count} processes seen as root");
+            Assert.Contains(rootSleeper.Id, asRoot.Keys);
+            Assert.Contains(otherSleeper.Id, asRoot.Keys);
+            Assert.Contains(rootSleeper.Id, seenByLmkd.Keys);
+            Assert.Contains(otherSleeper.Id, seenByLmkd.Keys);
             Assert.True(missing.Count == 0, $"hidden from Lmkd: {string.Join(", ", missing.Take(20))}");
             // Without capabilities: only the user's own processes (the candidates command itself, and any other of uid 65534).
             var seen = Pids(hook);
             Assert.NotEmpty(seen);
             Assert.All(seen.Values, uid => Assert.Equal(65534u, uid));
+            Assert.DoesNotContain(otherSleeper.Id, seen.Keys);
         }
         finally
         {
+            rootSleeper.Kill();
+            otherSleeper.Kill();
             Directory.Delete(dir);
         }
+    }
+
+    /// <summary>setpriv execs sleep in place: wait until the pid carries its new uid.</summary>
+    private static void WaitForUid(int pid, uint uid)
+    {
+        for (int i = 0; i < 200; i++)
+        {
+            var status = File.ReadAllLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+            if (status is not null && status.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1] == uid.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                return;
+            Thread.Sleep(10);
+        }
+        Assert.Fail($"pid {pid} never took uid {uid}");
     }
 
     private static string LmkdCommand(string procRoot) => $"{Workload.LmkdCommand()} candidates --json --Lmkd:ProcRoot={procRoot}";

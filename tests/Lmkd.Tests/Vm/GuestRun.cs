@@ -121,8 +121,10 @@ public sealed class VmFixture : IDisposable
         string image, modules = "";
         if (kernel == ReapKill)
         {
-            image = Directory.GetFiles(shared, "bzImage-*reapkill*").OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
-                ?? throw new Xunit.Sdk.XunitException($"no bzImage-*reapkill* in {shared}");
+            // "*-reapkill", not "*reapkill*": bzImage-6.1.192-reapkill-file beside it is the lab kernel that
+            // also evicts the victim's file pages, which sorted last and was picked by mistake.
+            image = Directory.GetFiles(shared, "bzImage-*-reapkill").OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
+                ?? throw new Xunit.Sdk.XunitException($"no bzImage-*-reapkill in {shared}");
         }
         else
         {
@@ -174,7 +176,7 @@ public sealed class VmFixture : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class VmCollection : ICollectionFixture<VmFixture>
+public sealed class VmCollection : ICollectionFixture<VmFixture>, ICollectionFixture<WholeMachineFixture>
 {
     public const string Name = "throw-away VMs";
 }

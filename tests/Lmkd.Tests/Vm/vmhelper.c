@@ -12,6 +12,24 @@
  *   vmhelper asuser UID CMD...      run CMD as UID (busybox's setpriv cannot change uids)
  *   vmhelper state PID              the state letter of PID ("gone" when it no longer exists)
  *   vmhelper avail                  MemAvailable in kB
+ *   vmhelper now                    the wall clock in ms (the clock of every "t=" here)
+ *
+ * The side-by-side with earlyoom (scripts/vm/guest-side-by-side.sh):
+ *   vmhelper hog ADJ MB RATE READY [HOLD_PCT HOLD_S]
+ *                                   anonymous memory that compresses about 3:1: MB MiB at once, then
+ *                                   RATE MiB/s more (steps every 100 ms) until killed; writes
+ *                                   "PID T0" to READY (T0: when growth began), "t=MS hog_mb=N" to
+ *                                   READY.size after each step. With HOLD_PCT, stops
+ *                                   growing once MemAvailable is below HOLD_PCT % of MemTotal, holds
+ *                                   HOLD_S seconds, then exits 0. RATE 0: a steady background process
+ *   vmhelper protected FILE ANON_MB FILE_MB READY OUT
+ *                                   oom_score_adj -900; ANON_MB of anonymous memory and FILE_MB of
+ *                                   FILE mapped (its page cache), both touched every wake-up, every
+ *                                   100 ms; the longest gap between two wake-ups (the stall it
+ *                                   suffered) goes to OUT. SIGUSR2 resets the figures, SIGTERM ends
+ *   vmhelper deaths OUT LABEL=PID...
+ *                                   "t=MS died LABEL PID" in OUT when each exits (pidfd), until all
+ *                                   have, or SIGTERM
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +42,7 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +55,7 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static long mem_available_kb(void)
+static long meminfo_kb(const char *key)
 {
 	char buf[4096];
 	int fd = open("/proc/meminfo", O_RDONLY);
@@ -47,8 +66,13 @@ static long mem_available_kb(void)
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
-	char *p = strstr(buf, "MemAvailable:");
-	return p ? strtol(p + 13, NULL, 10) : -1;
+	char *p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static long mem_available_kb(void)
+{
+	return meminfo_kb("MemAvailable:");
 }
 
 static void set_adj(int adj)
@@ -154,6 +178,223 @@ static int state(int pid)
 	return 0;
 }
 
+/* Writes "text" to path through a temporary file and a rename: a reader never sees half of it. */
+static void write_atomic(const char *path, const char *text)
+{
+	char tmp[512];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fputs(text, f);
+	fclose(f);
+	rename(tmp, path);
+}
+
+/*
+ * Makes [p, p + bytes) resident with content that compresses about 3:1 in zram: pages of zeros
+ * cost zram nothing and random pages do not compress at all, and no real program's memory looks
+ * like either. A third of each page gets pseudo-random words, the rest stays zero (but is written,
+ * so the page is private and resident).
+ */
+static void fill(char *p, size_t bytes, unsigned long long *seed)
+{
+	unsigned long long x = *seed;
+	for (size_t off = 0; off < bytes; off += 4096) {
+		unsigned long long *w = (unsigned long long *)(p + off);
+		for (int i = 0; i < 4096 / 8 / 3; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			w[i] = x;
+		}
+		p[off + 4095] = 0;
+	}
+	*seed = x;
+}
+
+static char *map_anon(size_t bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void sleep_until_ms(long long t)
+{
+	struct timespec ts = { .tv_sec = t / 1000, .tv_nsec = (t % 1000) * 1000000 };
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static int hog(int adj, long mb, long rate, const char *ready, int hold_pct, int hold_s)
+{
+	set_adj(adj);
+	unsigned long long seed = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)getpid();
+	if (mb > 0) {
+		char *p = map_anon((size_t)mb << 20);
+		if (!p)
+			return 1;
+		fill(p, (size_t)mb << 20, &seed);
+	}
+	long long t0 = now_ms();
+	char line[64];
+	snprintf(line, sizeof line, "%d %lld\n", getpid(), t0);
+	write_atomic(ready, line);
+	long total = meminfo_kb("MemTotal:");
+	char progress[512];
+	snprintf(progress, sizeof progress, "%s.size", ready);
+	if (rate <= 0) {
+		for (;;)
+			pause();
+	}
+	/* Steps of RATE/10 MiB every 100 ms on an absolute schedule: a step that stalled is not made up
+	 * for by a burst, so the rate is at most RATE, less when the kernel makes the hog wait. */
+	size_t step = ((size_t)rate << 20) / 10, grown = (size_t)mb << 20;
+	for (long long k = 1;; k++) {
+		if (hold_pct > 0) {
+			long a = mem_available_kb();
+			if (a >= 0 && total > 0 && a * 100 < (long)hold_pct * total) {
+				printf("t=%lld hold avail_kb=%ld total_kb=%ld hog_mb=%zu\n", now_ms(), a, total, grown >> 20);
+				fflush(stdout);
+				sleep_until_ms(now_ms() + hold_s * 1000LL);
+				printf("t=%lld held avail_kb=%ld\n", now_ms(), mem_available_kb());
+				fflush(stdout);
+				return 0;
+			}
+		}
+		char *p = map_anon(step);
+		if (!p)
+			return 1;
+		fill(p, step, &seed);
+		grown += step;
+		/* How far it got, for the rate it reached (under emulation, filling pages costs CPU). */
+		snprintf(line, sizeof line, "t=%lld hog_mb=%zu\n", now_ms(), grown >> 20);
+		write_atomic(progress, line);
+		sleep_until_ms(t0 + k * 100);
+	}
+}
+
+static volatile sig_atomic_t protected_reset, stop_requested;
+static void on_usr2(int s) { (void)s; protected_reset = 1; }
+static void on_term(int s) { (void)s; stop_requested = 1; }
+
+static void protected_report(const char *out, long long gap_max, long long gap_max_at, long long work_max,
+			     long wakes, long over200, long over500, long long since, int final)
+{
+	char text[512];
+	snprintf(text, sizeof text,
+		 "protected gap_max_ms=%lld gap_max_at=%lld work_max_ms=%lld wakes=%ld gaps_over_200ms=%ld gaps_over_500ms=%ld since=%lld final=%d\n",
+		 gap_max, gap_max_at, work_max, wakes, over200, over500, since, final);
+	write_atomic(out, text);
+}
+
+static int protected(const char *path, long anon_mb, long file_mb, const char *ready, const char *out)
+{
+	set_adj(-900);
+	struct sigaction sa = { .sa_handler = on_usr2 };
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	size_t anon_bytes = (size_t)anon_mb << 20, file_bytes = (size_t)file_mb << 20;
+	unsigned long long seed = 0x2545F4914F6CDD1DULL;
+	char *anon = map_anon(anon_bytes);
+	int fd = open(path, O_RDONLY);
+	char *file = fd < 0 ? MAP_FAILED : mmap(NULL, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (!anon || file == MAP_FAILED) {
+		fprintf(stderr, "protected: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	fill(anon, anon_bytes, &seed);
+	volatile unsigned long sink = 0;
+	/* Warm up: the file from the disk into the page cache, twice, so the kernel sees it in use. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t off = 0; off < file_bytes; off += 4096)
+			sink += (unsigned char)file[off];
+	char line[64];
+	snprintf(line, sizeof line, "%d\n", getpid());
+	write_atomic(ready, line);
+	long long since = now_ms(), prev = since, gap_max = 0, gap_max_at = 0, work_max = 0;
+	long wakes = 0, over200 = 0, over500 = 0;
+	while (!stop_requested) {
+		struct timespec d = { 0, 100 * 1000000L };
+		nanosleep(&d, NULL); /* interrupted by a signal: the loop goes on, the gap still counts */
+		long long w0 = now_ms();
+		/* A read of one byte per page: a page that was reclaimed (file) or swapped out (anon)
+		 * must come back before the wake-up ends. */
+		for (size_t off = 0; off < anon_bytes; off += 4096)
+			sink += (unsigned char)anon[off];
+		for (size_t off = 0; off < file_bytes; off += 4096)
+			sink += (unsigned char)file[off];
+		long long t = now_ms();
+		if (protected_reset) {
+			protected_reset = 0;
+			since = prev = t;
+			gap_max = gap_max_at = work_max = 0;
+			wakes = over200 = over500 = 0;
+			protected_report(out, 0, 0, 0, 0, 0, 0, since, 0);
+			continue;
+		}
+		long long gap = t - prev;
+		prev = t;
+		wakes++;
+		if (gap > 200)
+			over200++;
+		if (gap > 500)
+			over500++;
+		if (t - w0 > work_max)
+			work_max = t - w0;
+		if (gap > gap_max) {
+			gap_max = gap;
+			gap_max_at = t;
+			/* Kept on tmpfs as it changes: a protected process killed after all leaves its figures. */
+			protected_report(out, gap_max, gap_max_at, work_max, wakes, over200, over500, since, 0);
+		}
+	}
+	protected_report(out, gap_max, gap_max_at, work_max, wakes, over200, over500, since, 1);
+	return 0;
+}
+
+static int deaths(const char *out, int n, char **args)
+{
+	FILE *o = fopen(out, "w");
+	if (!o)
+		return 1;
+	setvbuf(o, NULL, _IOLBF, 0);
+	set_adj(-1000); /* an observer, never a victim */
+	struct sigaction sa = { .sa_handler = on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	struct pollfd fds[16];
+	char *labels[16];
+	int pids[16], left = 0;
+	for (int i = 0; i < n && i < 16; i++) {
+		char *eq = strchr(args[i], '=');
+		if (!eq)
+			return 2;
+		*eq = 0;
+		labels[i] = args[i];
+		pids[i] = atoi(eq + 1);
+		fds[i].fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+		fds[i].events = POLLIN;
+		if (fds[i].fd < 0)
+			fprintf(o, "t=%lld died %s %d already\n", now_ms(), labels[i], pids[i]);
+		else
+			left++;
+	}
+	while (left > 0 && !stop_requested) {
+		if (poll(fds, (nfds_t)n, -1) < 0)
+			continue;
+		long long t = now_ms();
+		for (int i = 0; i < n; i++)
+			if (fds[i].fd >= 0 && (fds[i].revents & POLLIN)) {
+				fprintf(o, "t=%lld died %s %d\n", t, labels[i], pids[i]);
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				left--;
+			}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "watch"))
@@ -179,6 +420,18 @@ int main(int argc, char **argv)
 		printf("%ld\n", mem_available_kb());
 		return 0;
 	}
-	fprintf(stderr, "usage: vmhelper watch OUT S | sharevm MB ADJ READY | burn S | idle PID | asuser UID CMD... | state PID | avail\n");
+	if (argc >= 2 && !strcmp(argv[1], "now")) {
+		printf("%lld\n", now_ms());
+		return 0;
+	}
+	if (argc >= 6 && !strcmp(argv[1], "hog"))
+		return hog(atoi(argv[2]), atol(argv[3]), atol(argv[4]), argv[5], argc >= 8 ? atoi(argv[6]) : 0,
+			   argc >= 8 ? atoi(argv[7]) : 0);
+	if (argc >= 7 && !strcmp(argv[1], "protected"))
+		return protected(argv[2], atol(argv[3]), atol(argv[4]), argv[5], argv[6]);
+	if (argc >= 4 && !strcmp(argv[1], "deaths"))
+		return deaths(argv[2], argc - 3, argv + 3);
+	fprintf(stderr, "usage: vmhelper watch OUT S | sharevm MB ADJ READY | burn S | idle PID | asuser UID CMD... | state PID | avail | now\n"
+			"       | hog ADJ MB RATE READY [HOLD_PCT HOLD_S] | protected FILE ANON_MB FILE_MB READY OUT | deaths OUT LABEL=PID...\n");
 	return 2;
 }

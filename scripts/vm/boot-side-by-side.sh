@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One boot of a throw-away guest that runs Lmkd and earlyoom side by side on whole-machine
+# scenarios (scripts/vm/guest-side-by-side.sh, which says what each scenario is). Prints the
+# guest's output; exits with the guest's exit code (124: the guest did not finish in time).
+#
+#   scripts/vm/boot-side-by-side.sh [--kernel reapkill|stock|PATH] [--mem MiB] RUN...
+#       RUN = SCENARIO:DAEMON, e.g. noswap-20:lmkd zram-50:earlyoom noneed:lmkd
+#
+#   LMKD_VM_ARGS     extra switches for Lmkd in the guest, e.g. "--Lmkd:Policy:SwapFreeLowPercentage=20"
+#   LMKD_VM_KERNEL_DIR  the folder with run-in-vm and the REAP_KILL bzImage (default ../shared/kernel)
+# A guest of 1 GiB by default: the size issue 9 measured on, big enough that Lmkd, earlyoom, two
+# background processes, the protected process and its page cache leave the hog most of it.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+kernel=reapkill mem=1024
+while [ $# -gt 0 ]; do
+  case $1 in
+    --kernel) kernel=$2; shift 2;;
+    --mem) mem=$2; shift 2;;
+    -*) echo "boot-side-by-side: unknown option $1" >&2; exit 2;;
+    *) break;;
+  esac
+done
+[ $# -gt 0 ] || { sed -n '5,6p' "$0" >&2; exit 2; }
+shared=${LMKD_VM_KERNEL_DIR:-$repo/../shared/kernel}
+shared=$(cd "$shared" && pwd)
+modules=
+case $kernel in
+  # The REAP_KILL kernel of ../shared/kernel (run-in-vm's default), not the lab one that also evicts file pages.
+  reapkill) image="$shared/bzImage-6.1.192-reapkill" ;;
+  stock) image=$("$repo/scripts/vm/stock-kernel.sh"); modules=$(cd "$(dirname "$image")/../modules" && pwd) ;;
+  *) image=$kernel ;;
+esac
+[ -f "$image" ] || { echo "boot-side-by-side: no kernel image $image" >&2; exit 2; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dir="$work/guest"
+"$repo/scripts/vm/build-guest.sh" "$dir" "$modules" > /dev/null
+case " $* " in
+  *:earlyoom\ *)
+    eo=$("$repo/scripts/vm/earlyoom.sh")
+    cp "$eo" "$dir/earlyoom"
+    # The arguments Debian's service passes (EARLYOOM_ARGS, sourced by the guest script).
+    cp "$(dirname "$eo")/../../etc/default/earlyoom" "$dir/earlyoom.default" ;;
+esac
+printf '%s\n' "${LMKD_VM_ARGS:-}" > "$dir/lmkd-args"
+disk=$("$repo/scripts/vm/disk-image.sh" 64)
+# Every run takes 25-90 s under emulation (a 20 MiB/s hog fills 1 GiB in about 40 s; the guest
+# gives a hog 180 s to die).
+timeout=$((60 + 200 * $#))
+rc=0
+"$shared/run-in-vm" --kernel "$image" --mem "$mem" --cpus 2 --timeout "$timeout" --disk "$disk" \
+  "$dir" -- sh guest-side-by-side.sh "$@" || rc=$?
+exit $rc
