@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Soak (issue 10): N consecutive pressure episodes (default 50) against one Native AOT daemon in a
-# memory-limited test cgroup; each episode one `lmkd hog` at oom_score_adj 900 growing anonymous
-# memory into the limit, which one kill resolves. Prints a row per episode and a summary (kills by
-# Lmkd, kernel OOM kills, the daemon's RSS after episode 1 and at the end, its threads and open fds at
-# start and end, time per episode) and PASS/FAIL; exits non-zero on FAIL. Needs root.
-# Usage: scripts/soak.sh [--episodes N] [--binary PATH] [--limit-mb N (192)] [--lock-memory auto|on|off]
-# The binary: --binary, else $LMKD_BINARY, else artifacts/aot/lmkd (published first if missing).
-# Real pressure only inside the cgroup it makes; it removes the cgroup and stops the daemon at the
-# end, also on failure, Ctrl-C or SIGTERM (the driver cleans up; this script sweeps what a killed
-# driver left).
+# Soak (issue 10): N consecutive pressure episodes (default 50) against one daemon in a memory-limited
+# test cgroup; each episode one `lmkd hog` at oom_score_adj 900 growing anonymous memory into the
+# limit, which one kill must resolve. Prints a row per episode and a summary (kills by Lmkd, kernel
+# OOM kills, the daemon's RSS after episode 1 and at the end, its threads and open fds at start and
+# end, time per episode), a `soak result:` line of figures and `soak: PASS` or `soak: FAIL`; exits 0
+# on PASS, 1 on FAIL, 2 on bad arguments, 130 when interrupted. Needs root.
+#
+# Usage: scripts/soak.sh [--episodes N (50)] [--binary PATH] [--limit-mb N (192)] [--lock-memory auto|on|off]
+# The daemon: --binary (the native lmkd, or an lmkd.dll, run under dotnet: the JIT build), else
+# $LMKD_BINARY, else artifacts/aot/lmkd, published first (scripts/publish-aot.sh) when it is missing or
+# older than the sources. The daemon runs in cgroup scope (--Lmkd:Scope:Cgroup=the test cgroup), never
+# for the whole machine; real pressure only ever happens inside that cgroup.
+#
+# Clean-up: the driver (the benchmarks program's `soak` mode) stops the daemon and removes the cgroup
+# on every way out: the end, a failure, Ctrl-C, SIGTERM, SIGHUP. Should the driver itself die without
+# cleaning up (SIGKILL), this script removes what it left: its daemon (by the pid and start time it
+# recorded) and its cgroups (lmkd-soak-<driver pid>-N).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -17,31 +24,63 @@ binary=${LMKD_BINARY:-}
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --binary) binary=${2:-}; shift 2 ;;
+    --binary)
+      [ -n "${2:-}" ] || { echo "soak: --binary needs a path" >&2; exit 2; }
+      binary=$2; shift 2 ;;
+    -h|--help)
+      sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1"); shift ;;
   esac
 done
-if [ -z "$binary" ]; then
-  binary=artifacts/aot/lmkd
-  [ -x "$binary" ] || scripts/publish-aot.sh artifacts/aot || { echo "soak: Native AOT publish failed" >&2; exit 1; }
-fi
-[ -x "$binary" ] || { echo "soak: $binary is not an executable" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "soak: needs root (it makes a memory-limited cgroup)" >&2; exit 1; }
 
-# The driver (the benchmarks program's `soak` mode). Incremental: after scripts/test it is up to date.
-dotnet build benchmarks/Lmkd.Benchmarks -v q -nologo -clp:NoSummary >/dev/null || { echo "soak: building the driver failed" >&2; exit 1; }
+# Signals before the driver runs stop the script; once it runs, they ask the driver to clean up and stop.
+driver=
+on_signal() {
+  if [ -n "$driver" ]; then
+    kill -TERM "$driver" 2>/dev/null
+  else
+    echo "soak: interrupted" >&2
+    exit 130
+  fi
+}
+trap on_signal INT TERM HUP
+
+if [ -z "$binary" ]; then
+  binary=artifacts/aot/lmkd
+  if [ ! -x "$binary" ] || [ -n "$(find src Directory.*.props appsettings.json -newer "$binary" -type f 2>/dev/null | head -1)" ]; then
+    echo "soak: publishing the Native AOT binary ($binary missing or older than the sources)" >&2
+    scripts/publish-aot.sh artifacts/aot >&2 || { echo "soak: Native AOT publish failed" >&2; exit 1; }
+  fi
+fi
+[ -f "$binary" ] || { echo "soak: $binary does not exist" >&2; exit 1; }
+case "$binary" in
+  *.dll) ;;
+  *) [ -x "$binary" ] || { echo "soak: $binary is not an executable" >&2; exit 1; } ;;
+esac
+
+# The driver, built when it is missing or older than what it is built from (after `dotnet build
+# Lmkd.slnx` it is up to date and this costs nothing).
+dll=benchmarks/Lmkd.Benchmarks/bin/Debug/net10.0/Lmkd.Benchmarks.dll
+if [ ! -f "$dll" ] || [ -n "$(find benchmarks/Lmkd.Benchmarks src Directory.*.props -newer "$dll" -type f \
+      \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.json' \) -not -path '*/obj/*' -not -path '*/bin/*' 2>/dev/null | head -1)" ]; then
+  echo "soak: building the driver (benchmarks/Lmkd.Benchmarks)" >&2
+  dotnet build benchmarks/Lmkd.Benchmarks -v q -nologo -clp:NoSummary >&2 || { echo "soak: building the driver failed" >&2; exit 1; }
+fi
 
 pidfile=$(mktemp /tmp/lmkd-soak-daemon.XXXXXX)
-driver=
 sweep() {
-  # Only what a driver that died without cleaning up left: its daemon (by the pid it recorded, if that
-  # process still runs this binary) and its cgroups (named lmkd-soak-<driver pid>-N).
   if [ -n "$driver" ]; then
-    local d; d=$(cat "$pidfile" 2>/dev/null)
-    if [ -n "$d" ] && [ "$(readlink "/proc/$d/exe" 2>/dev/null)" = "$(readlink -f "$binary")" ]; then
-      kill -KILL "$d" 2>/dev/null
+    local pid start now dir root
+    read -r pid start <"$pidfile" 2>/dev/null
+    if [ -n "${pid:-}" ] && [ -r "/proc/$pid/stat" ]; then
+      # Field 22 of stat, counted after the parenthesised comm.
+      now=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f20)
+      if [ "$now" = "$start" ]; then
+        echo "soak: stopping the daemon $pid the driver left" >&2
+        kill -KILL "$pid" 2>/dev/null
+      fi
     fi
-    local root dir
     for root in /sys/fs/cgroup/memory /sys/fs/cgroup/unified /sys/fs/cgroup; do
       for dir in "$root"/lmkd-soak-"$driver"-*; do
         [ -d "$dir" ] || continue
@@ -55,9 +94,10 @@ sweep() {
   rm -f "$pidfile"
 }
 trap sweep EXIT
-trap 'kill -TERM "$driver" 2>/dev/null' INT TERM
 
-dotnet benchmarks/Lmkd.Benchmarks/bin/Debug/net10.0/Lmkd.Benchmarks.dll soak --binary "$binary" --daemon-pid-file "$pidfile" "${args[@]}" &
+# In the background, so this shell can pass signals on (bash runs no trap while it waits for a
+# foreground child) and sweep after it.
+dotnet "$dll" soak --binary "$binary" --daemon-pid-file "$pidfile" "${args[@]}" &
 driver=$!
 # wait returns early when a trapped signal arrives: wait again for the driver's own exit.
 while :; do
