@@ -15,7 +15,8 @@
 # Clean-up: the driver (the benchmarks program's `soak` mode) stops the daemon and removes the cgroup
 # on every way out: the end, a failure, Ctrl-C, SIGTERM, SIGHUP. Should the driver itself die without
 # cleaning up (SIGKILL), this script removes what it left: its daemon (by the pid and start time it
-# recorded) and its cgroups (lmkd-soak-<driver pid>-N).
+# recorded) and its cgroups (lmkd-soak-<driver pid>-N). Should the script die with it, the next run
+# removes the cgroups and daemons of every soak driver that no longer runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -48,7 +49,8 @@ trap on_signal INT TERM HUP
 
 if [ -z "$binary" ]; then
   binary=artifacts/aot/lmkd
-  if [ ! -x "$binary" ] || [ -n "$(find src Directory.*.props appsettings.json -newer "$binary" -type f 2>/dev/null | head -1)" ]; then
+  if [ ! -x "$binary" ] || [ -n "$(find src Directory.*.props appsettings.json -newer "$binary" -type f \
+        -not -path '*/obj/*' -not -path '*/bin/*' 2>/dev/null | head -1)" ]; then
     echo "soak: publishing the Native AOT binary ($binary missing or older than the sources)" >&2
     scripts/publish-aot.sh artifacts/aot >&2 || { echo "soak: Native AOT publish failed" >&2; exit 1; }
   fi
@@ -68,10 +70,41 @@ if [ ! -f "$dll" ] || [ -n "$(find benchmarks/Lmkd.Benchmarks src Directory.*.pr
   dotnet build benchmarks/Lmkd.Benchmarks -v q -nologo -clp:NoSummary >&2 || { echo "soak: building the driver failed" >&2; exit 1; }
 fi
 
+# Removes what the driver with pid $1 left: daemons scoped to its cgroups (the only processes run with
+# --Lmkd:Scope:Cgroup=/lmkd-soak-$1-N), what is inside those cgroups, and the cgroups.
+remove_leftovers_of() {
+  local d=$1 f pid root dir
+  for f in /proc/[0-9]*/cmdline; do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    if tr '\0' '\n' <"$f" 2>/dev/null | grep -q -- "^--Lmkd:Scope:Cgroup=/lmkd-soak-$d-[0-9]*\$"; then
+      echo "soak: stopping daemon $pid, left by soak driver $d" >&2
+      kill -KILL "$pid" 2>/dev/null
+    fi
+  done
+  for root in /sys/fs/cgroup/memory /sys/fs/cgroup/unified /sys/fs/cgroup; do
+    for dir in "$root"/lmkd-soak-"$d"-*; do
+      [ -d "$dir" ] || continue
+      echo "soak: removing $dir, left by soak driver $d" >&2
+      [ -f "$dir/cgroup.kill" ] && echo 1 >"$dir/cgroup.kill" 2>/dev/null
+      while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$dir/cgroup.procs"
+      for _ in $(seq 50); do rmdir "$dir" 2>/dev/null && break; sleep 0.1; done
+    done
+  done
+}
+
+# A soak killed outright with its script (SIGKILL of the whole tree) leaves its cgroup and daemon:
+# the next run removes them, for every soak driver that no longer runs.
+for dir in /sys/fs/cgroup/memory/lmkd-soak-* /sys/fs/cgroup/unified/lmkd-soak-* /sys/fs/cgroup/lmkd-soak-*; do
+  [ -d "$dir" ] || continue
+  d=${dir##*/lmkd-soak-}; d=${d%%-*}
+  case "$d" in ''|*[!0-9]*) continue ;; esac
+  tr '\0' ' ' <"/proc/$d/cmdline" 2>/dev/null | grep -q "Lmkd.Benchmarks.dll soak" || remove_leftovers_of "$d"
+done
+
 pidfile=$(mktemp /tmp/lmkd-soak-daemon.XXXXXX)
 sweep() {
   if [ -n "$driver" ]; then
-    local pid start now dir root
+    local pid start now
     read -r pid start <"$pidfile" 2>/dev/null
     if [ -n "${pid:-}" ] && [ -r "/proc/$pid/stat" ]; then
       # Field 22 of stat, counted after the parenthesised comm.
@@ -81,15 +114,7 @@ sweep() {
         kill -KILL "$pid" 2>/dev/null
       fi
     fi
-    for root in /sys/fs/cgroup/memory /sys/fs/cgroup/unified /sys/fs/cgroup; do
-      for dir in "$root"/lmkd-soak-"$driver"-*; do
-        [ -d "$dir" ] || continue
-        echo "soak: removing leftover $dir" >&2
-        [ -f "$dir/cgroup.kill" ] && echo 1 >"$dir/cgroup.kill" 2>/dev/null
-        while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$dir/cgroup.procs"
-        for _ in $(seq 50); do rmdir "$dir" 2>/dev/null && break; sleep 0.1; done
-      done
-    done
+    remove_leftovers_of "$driver"
   fi
   rm -f "$pidfile"
 }
