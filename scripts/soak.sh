@@ -6,7 +6,9 @@
 # end, time per episode), a `soak result:` line of figures and `soak: PASS` or `soak: FAIL`; exits 0
 # on PASS, 1 on FAIL, 2 on bad arguments, 130 when interrupted. Needs root.
 #
-# Usage: scripts/soak.sh [--episodes N (50)] [--binary PATH] [--limit-mb N (192)] [--lock-memory auto|on|off]
+# Usage: scripts/soak.sh [--episodes N (50)] [--binary PATH] [--limit-mb N (384)] [--lock-memory auto|on|off]
+#                        [--gen0-kib N (1024; 0: the runtime default): the daemon's GC gen0 budget]
+# The daemon's own log (JSON lines) goes to artifacts/soak/daemon.log (--daemon-log PATH).
 # The daemon: --binary (the native lmkd, or an lmkd.dll, run under dotnet: the JIT build), else
 # $LMKD_BINARY, else artifacts/aot/lmkd, published first (scripts/publish-aot.sh) when it is missing or
 # older than the sources. The daemon runs in cgroup scope (--Lmkd:Scope:Cgroup=the test cgroup), never
@@ -76,7 +78,7 @@ remove_leftovers_of() {
   local d=$1 f pid root dir
   for f in /proc/[0-9]*/cmdline; do
     pid=${f#/proc/}; pid=${pid%/cmdline}
-    if tr '\0' '\n' <"$f" 2>/dev/null | grep -q -- "^--Lmkd:Scope:Cgroup=/lmkd-soak-$d-[0-9]*\$"; then
+    if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -q -- "^--Lmkd:Scope:Cgroup=/lmkd-soak-$d-[0-9]*\$"; then
       echo "soak: stopping daemon $pid, left by soak driver $d" >&2
       kill -KILL "$pid" 2>/dev/null
     fi
@@ -98,7 +100,7 @@ for dir in /sys/fs/cgroup/memory/lmkd-soak-* /sys/fs/cgroup/unified/lmkd-soak-* 
   [ -d "$dir" ] || continue
   d=${dir##*/lmkd-soak-}; d=${d%%-*}
   case "$d" in ''|*[!0-9]*) continue ;; esac
-  tr '\0' ' ' <"/proc/$d/cmdline" 2>/dev/null | grep -q "Lmkd.Benchmarks.dll soak" || remove_leftovers_of "$d"
+  { tr '\0' ' ' <"/proc/$d/cmdline"; } 2>/dev/null | grep -q "Lmkd.Benchmarks.dll soak" || remove_leftovers_of "$d"
 done
 
 pidfile=$(mktemp /tmp/lmkd-soak-daemon.XXXXXX)
@@ -122,7 +124,8 @@ trap sweep EXIT
 
 # In the background, so this shell can pass signals on (bash runs no trap while it waits for a
 # foreground child) and sweep after it.
-dotnet "$dll" soak --binary "$binary" --daemon-pid-file "$pidfile" "${args[@]}" &
+mkdir -p artifacts/soak
+dotnet "$dll" soak --binary "$binary" --daemon-pid-file "$pidfile" --daemon-log artifacts/soak/daemon.log "${args[@]}" &
 driver=$!
 # wait returns early when a trapped signal arrives: wait again for the driver's own exit.
 while :; do
