@@ -4,9 +4,12 @@ using Lmkd.Benchmarks;
 // `allocs` counts the monitor thread's own allocations per wake-up (exact, per thread).
 // `scan` times a full /proc scan per process at 2,000 and 10,000 processes against a C loop and the naive scanner.
 // `pressure` runs the real daemon under real pressure (a scenario, not BenchmarkDotNet);
+// `soak` runs one daemon through N consecutive pressure episodes and checks its kills, RSS, threads and fds (scripts/soak.sh);
 // anything else goes to BenchmarkDotNet (no arguments: every benchmark, not the interactive menu).
 if (args.Length > 0 && args[0] == "pressure")
     return PressureScenario.Run(args[1..]);
+if (args.Length > 0 && args[0] == "soak")
+    return Soak.Run(args[1..]);
 if (args.Length > 0 && args[0] == "allocs")
     return AllocationCheck.Run(args[1..]);
 if (args.Length > 0 && args[0] == "scan")
