@@ -87,8 +87,41 @@ cat /tmp/lmkd-cg.log
 rmdir $cg
 end cgroup
 
+# 3b. Anonymous growth into a swapless memory.max on pure v2, at 20 and 50 MiB/s: a protected
+# process (oom_score_adj -500, in a child cgroup a Protect rule names), two background processes
+# at 900 (32 and 24 MiB) and a hog at 0. Nothing can be reclaimed, so PSI barely stalls: the
+# headroom watch must kill in order (32, 24, then the hog) before the cgroup's OOM killer.
+for rate in 20 50; do
+begin cgroup-anon-$rate
+cg=/sys/fs/cgroup/lmkd-anon
+mkdir -p $cg $cg/protected $cg/work; echo 160M > $cg/memory.max
+./lmkd run --Lmkd:Log:Format=json --Lmkd:Metrics:Enabled=false --Lmkd:Notify:Enabled=false \
+  --Lmkd:Scope:Cgroup=/lmkd-anon --Lmkd:Protect:Cgroups:0=/lmkd-anon/protected > /tmp/lmkd-anon.log 2>&1 &
+lm=$!
+n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd-anon.log && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
+start() { # start NAME CGROUP HOGARGS: a hog in CGROUP, its pid printed once its memory is resident
+  rm -f /tmp/$1.ready
+  sh -c "echo \$\$ > $2/cgroup.procs; exec ./lmkd hog $3 --ready-file /tmp/$1.ready" >/dev/null &
+  eval "$1=\$!"; wait_file /tmp/$1.ready
+}
+start prot $cg/protected "--mb 16 --oom-score-adj -500"
+start bg32 $cg/work "--mb 32 --oom-score-adj 900"
+start bg24 $cg/work "--mb 24 --oom-score-adj 900"
+start hog $cg/work "--mb 8 --grow-mb $((rate / 10)) --every-ms 100 --max-mb 1000 --oom-score-adj 0"
+echo "pids protected=$prot bg32=$bg32 bg24=$bg24 hog=$hog"
+wait_dead "$hog" 600; echo "hog_dead=$?"
+echo "protected_alive=$(dead "$prot" && echo no || echo yes)"
+sleep 0.5
+kill "$lm"; wait "$lm"
+echo "memory.events: $(tr '\n' ' ' < $cg/memory.events)"
+cat /tmp/lmkd-anon.log
+for p in $prot $bg32 $bg24; do kill -9 "$p" 2>/dev/null; done; wait
+rmdir $cg/protected $cg/work $cg
+end cgroup-anon-$rate
+done
+
 # 2. Whole-machine scope for real: a protected process, two background processes at high
-# oom_score_adj, a growing hog. The protected one runs from a hard link, so its exe path differs.
+# oom_score_adj, a growing hog. The protected one runs from a copy of lmkd, a file of its own.
 # Swap on zram, as on Android: without it nothing here is reclaimable (no disk, the files live in
 # RAM), memory never stalls before it runs out, and the kernel's OOM killer fires with no PSI event.
 # The workloads write random bytes (--compress-ratio 3): pages of zeros cost zram nothing, so swap would fill
@@ -106,7 +139,9 @@ echo 200 > /proc/sys/vm/watermark_scale_factor
 # The workloads compress about 3:1, and so free swap is worth at most 3x the memory left to hold it
 # (Android's ro.lmk.swap_compression_ratio): without that, 60 MiB of "free" zram can hide that memory is gone.
 echo "swap: $(grep SwapTotal /proc/meminfo)"
-ln -f lmkd keeper
+# A copy, not a hard link: exe rules match the file itself (its identity), and a link would make
+# every ./lmkd hog the protected binary too.
+cp lmkd keeper
 for f in k b1 b2; do rm -f /tmp/$f.ready; done
 ./keeper hog --mb 40 --compress-ratio 3 --oom-score-adj 800 --ready-file /tmp/k.ready >/dev/null & keep=$!
 ./lmkd hog --mb 60 --compress-ratio 3 --oom-score-adj 1000 --ready-file /tmp/b1.ready >/dev/null & b1=$!

@@ -42,7 +42,7 @@ public sealed class GuestRun
     {
         var psi = new ProcessStartInfo(runInVm) { RedirectStandardOutput = true, RedirectStandardError = true };
         // 384 MiB: small enough that a few hogs fill it in seconds, big enough for the AOT daemon.
-        foreach (var a in new[] { "--kernel", kernelImage, "--mem", "384", "--timeout", "240", vmDir, "--", "sh", "guest-suite.sh" })
+        foreach (var a in new[] { "--kernel", kernelImage, "--mem", "384", "--timeout", "360", vmDir, "--", "sh", "guest-suite.sh" })
             psi.ArgumentList.Add(a);
         var sw = Stopwatch.StartNew();
         using var p = Process.Start(psi)!;

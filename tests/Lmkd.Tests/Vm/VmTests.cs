@@ -108,6 +108,34 @@ public sealed class VmTests(VmFixture vms, ITestOutputHelper output)
         Assert.All(done, e => Assert.Equal("/lmkd-e2e", e.GetProperty("Cgroup").GetString()));
     }
 
+    /// <summary>
+    /// Issue 9 on pure cgroup v2: anonymous growth into a swapless memory.max, where PSI barely
+    /// stalls. The headroom watch kills 32 MiB then 24 MiB at 900, then the hog; the protected
+    /// process lives; the cgroup's OOM killer never fires.
+    /// </summary>
+    [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
+    [InlineData(VmFixture.ReapKill, 20)]
+    [InlineData(VmFixture.ReapKill, 50)]
+    [InlineData(VmFixture.Stock, 20)]
+    [InlineData(VmFixture.Stock, 50)]
+    public void Anonymous_growth_into_a_pure_v2_memory_max_is_stopped_in_order_before_the_OOM_killer(string kernel, int mibPerSec)
+    {
+        var run = vms.Run(kernel);
+        string s = $"cgroup-anon-{mibPerSec}";
+        var log = LogEvents(run.Section(s));
+        var done = log.Where(e => Template(e).StartsWith("Kill {KillId} {Outcome}", StringComparison.Ordinal)).ToList();
+        string events = run.Section(s).FirstOrDefault(l => l.StartsWith("memory.events", StringComparison.Ordinal)) ?? "";
+        string pids = run.Section(s).FirstOrDefault(l => l.StartsWith("pids ", StringComparison.Ordinal)) ?? "";
+        Report(run, $"3b cgroup v2 anon {mibPerSec} MiB/s", string.Join("; ", done.Select(Render)) + $"; {events}");
+
+        int Pid(string label) => int.Parse(pids.Split(' ').First(w => w.StartsWith(label + "=", StringComparison.Ordinal))[(label.Length + 1)..], C);
+        Assert.Equal("0", run.Value(s, "hog_dead"));
+        Assert.Equal("yes", run.Value(s, "protected_alive"));
+        Assert.Contains(" oom_kill 0 ", events + " ");
+        Assert.Equal([Pid("bg32"), Pid("bg24"), Pid("hog")], done.Select(e => e.GetProperty("Pid").GetInt32()).ToArray());
+        Assert.All(done, e => Assert.Equal("LOW_HEADROOM", e.GetProperty("Reason").GetString()));
+    }
+
     [PrivilegedTheory(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc)]
     [InlineData(VmFixture.ReapKill)]
     [InlineData(VmFixture.Stock)]
