@@ -49,12 +49,14 @@ public sealed class GaveBackTests(GaveBackFixture vms, ITestOutputHelper output)
             Assert.Equal(row.Mode switch { "reap-kill" => "ReapKill", "kill-then-reap" => "KillThenReap", _ => "KillOnly" }, row.ModeUsed);
             Assert.True(row.VictimFileKb >= 150 * MiB, $"{kernel} {row.Mode} {victim}: the victim mapped only {row.VictimFileKb} kB of the file:\n{row.Text}");
 
-            // Only the -file kernel's REAP_KILL evicts; the signal (and the reap after it) never does.
+            // Only the -file kernel's REAP_KILL evicts; the signal (and the reap after it) never does
+            // (Cached 0 in every such run). How much REAP_KILL evicts varies: 194, 196 and 114 MiB
+            // of the 198 the victim mapped in three runs, so the bar is half of the file.
             if (kernel == GaveBackFixture.ReapKillFile && row.Mode == "reap-kill")
-                Assert.True(row.CachedAtReturnKb <= -150 * MiB,
-                    $"{kernel} reap-kill, starved victim: Cached changed by {row.CachedAtReturnKb} kB when the call returned; expected most of 200 MiB gone:\n{row.Text}");
+                Assert.True(row.CachedAtReturnKb <= -100 * MiB,
+                    $"{kernel} reap-kill, starved victim: Cached changed by {row.CachedAtReturnKb} kB when the call returned; expected at least half of the 200 MiB gone:\n{row.Text}");
             else
-                Assert.True(row.CachedAtReturnKb > -100 * MiB,
+                Assert.True(row.CachedAtReturnKb > -50 * MiB,
                     $"{kernel} {row.Mode} {victim}: Cached fell by {-row.CachedAtReturnKb} kB when the call returned: only REAP_KILL on the -file kernel evicts:\n{row.Text}");
         }
     }
