@@ -52,6 +52,10 @@ public readonly record struct MemorySnapshot
     public long SwapTotalKb { get; init; }
     public long SwapFreeKb { get; init; }
     public long AnonKb { get; init; }        // active_anon + inactive_anon
+    /// <summary>The machine's Cached (page cache, shmem included); -1 where the scope does not report it (a cgroup).</summary>
+    public long CachedKb { get; init; } = -1;
+    /// <summary>The machine's AnonPages (anonymous pages mapped by processes); -1 where the scope does not report it (a cgroup).</summary>
+    public long AnonPagesKb { get; init; } = -1;
     public long ShmemKb { get; init; }
     public long FileLruKb { get; init; }     // active_file + inactive_file
     /// <summary>inactive_file alone: with free memory, what can be had back at once (lmkd's "easy available").</summary>

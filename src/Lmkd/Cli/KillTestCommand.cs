@@ -27,6 +27,9 @@ public static class KillTestCommand
         "    oom_score_adj -1000, protected processes and zombies need --force; pid 1, kernel threads and\n" +
         "    kill-test itself are refused even with --force.\n" +
         "  --mode overrides the probed mode (e.g. reap-kill on a kernel without it shows the fallback).\n" +
+        "  Reports what the kill gave back: the machine's MemFree, MemAvailable, Cached and AnonPages just before\n" +
+        "    the signal, when the call returned (after the reap), at the exit and 1 s later, as the net change of the\n" +
+        "    whole machine (other processes allocate meanwhile), beside the victim's RssAnon/RssFile/RssShmem.\n" +
         "  Exit 0 when the child died by SIGKILL (--victim-pid: when it was killed and exited), 1 otherwise,\n" +
         "  2 on bad arguments or a refused victim (nothing was signalled), 78 on an invalid configuration.";
 
@@ -151,8 +154,11 @@ public static class KillTestCommand
                 stderr.WriteLine($"lmkd kill-test: cannot read the child's /proc files: {e.Message}");
                 return 1;
             }
-            var killer = new Killer(kernel, mode, ReadStartTime);
+            using var memory = new GaveBack();
+            var killer = new Killer(kernel, mode, ReadStartTime, readMemory: memory.Read);
+            MemorySnapshot? before = memory.Read();
             KillResult r = killer.Kill(victim, dryRun: false, timeoutMs);
+            MemorySnapshot? later = memory.ReadOneSecondLater(r);
 
             bool died = child.WaitForExit(timeoutMs);
             int exitCode = died ? child.ExitCode : -1;
@@ -162,7 +168,11 @@ public static class KillTestCommand
                 : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {Errno.Name(probeErrno)})"
                 : null;
 
-            var report = new Report(release, probeErrno, probed, forced, r, fallback, died, exitCode, exitSignal, -1, -1);
+            var report = new Report(release, probeErrno, probed, forced, r, fallback, died, exitCode, exitSignal, -1, -1)
+            {
+                MemoryBefore = before,
+                MemoryOneSecondAfter = later,
+            };
             if (json)
                 WriteJson(stdout, report);
             else
@@ -203,14 +213,22 @@ public static class KillTestCommand
     private static int KillExisting(ProcessInfo victim, Func<int, ulong?> readStartTime, LinuxKernel kernel, ReapMode probed, int probeErrno,
         ReapMode? forced, ReapMode mode, string release, int timeoutMs, bool json, TextWriter stdout)
     {
+        using var memory = new GaveBack();
+        var killer = new Killer(kernel, mode, readStartTime, readMemory: memory.Read);
         long before = MemAvailableKb();
+        MemorySnapshot? snapshotBefore = memory.Read();
         // The identity check compares the start time the check read: a pid reused since is not signalled.
-        KillResult r = new Killer(kernel, mode, readStartTime).Kill(victim, dryRun: false, timeoutMs);
+        KillResult r = killer.Kill(victim, dryRun: false, timeoutMs);
         long after = MemAvailableKb();
+        MemorySnapshot? later = memory.ReadOneSecondLater(r);
         string? fallback = r.FallbackReason is { } fr ? $"REAP_KILL refused: {fr}"
             : r.ModeUsed != ReapMode.ReapKill && probed != ReapMode.ReapKill ? $"REAP_KILL not supported (probe {Errno.Name(probeErrno)})"
             : null;
-        var report = new Report(release, probeErrno, probed, forced, r, fallback, r.Exited, -1, 0, before, after);
+        var report = new Report(release, probeErrno, probed, forced, r, fallback, r.Exited, -1, 0, before, after)
+        {
+            MemoryBefore = snapshotBefore,
+            MemoryOneSecondAfter = later,
+        };
         if (json)
             WriteJson(stdout, report);
         else
@@ -336,8 +354,69 @@ public static class KillTestCommand
         }
     }
 
-    private sealed record Report(string Kernel, int ProbeErrno, ReapMode Probed, ReapMode? Forced, KillResult Kill,
-        string? Fallback, bool ChildExited, int ExitCode, int ExitSignal, long MemAvailableBeforeKb, long MemAvailableAfterKb);
+    /// <summary>
+    /// The whole machine's memory around the kill, through the daemon's own reader (its files opened
+    /// once, before the kill: a read costs a pread each, nothing the kill waits on before the signal).
+    /// </summary>
+    private sealed class GaveBack : IDisposable
+    {
+        private readonly SystemMemoryReader? _reader;
+
+        public GaveBack()
+        {
+            try
+            {
+                _reader = new SystemMemoryReader();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _reader = null;
+            }
+        }
+
+        public MemorySnapshot? Read()
+        {
+            try
+            {
+                return _reader?.Read();
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>One second after the victim exited: the memory that comes back late (per-CPU lists, a victim that had to run its own exit).</summary>
+        public MemorySnapshot? ReadOneSecondLater(KillResult r)
+        {
+            if (r.Outcome != KillOutcome.Killed)
+                return null;
+            Thread.Sleep(1000);
+            return Read();
+        }
+
+        public void Dispose() => _reader?.Dispose();
+    }
+
+    internal sealed record Report(string Kernel, int ProbeErrno, ReapMode Probed, ReapMode? Forced, KillResult Kill,
+        string? Fallback, bool ChildExited, int ExitCode, int ExitSignal, long MemAvailableBeforeKb, long MemAvailableAfterKb)
+    {
+        /// <summary>The whole machine just before the kill (the Killer reads it after the reap and at the exit).</summary>
+        public MemorySnapshot? MemoryBefore { get; init; }
+        public MemorySnapshot? MemoryOneSecondAfter { get; init; }
+    }
+
+    /// <summary>The four figures of the memory report, in kB: MemFree (less CmaFree, as the daemon counts it), MemAvailable, Cached, AnonPages.</summary>
+    private static (long Free, long Available, long Cached, long Anon) Figures(in MemorySnapshot m) =>
+        (m.FreeKb, m.AvailableKb, m.CachedKb, m.AnonPagesKb);
+
+    /// <summary>The rows after "before": (label, JSON name, snapshot).</summary>
+    private static IEnumerable<(string Label, string Name, MemorySnapshot? M)> Later(Report r) =>
+    [
+        (r.Kill.ModeUsed == ReapMode.KillOnly ? "call returned (signal)" : "call returned (reap)", "atReturn", r.Kill.MemoryAfterReap),
+        ("victim exited", "atExit", r.Kill.MemoryAtExit),
+        ("exit + 1 s", "oneSecondAfterExit", r.MemoryOneSecondAfter),
+    ];
 
     private static double Ms(TimeSpan t) => Math.Round(t.TotalMilliseconds, 3);
 
@@ -349,7 +428,7 @@ public static class KillTestCommand
         _ => "SIG" + sig.ToString(CultureInfo.InvariantCulture),
     };
 
-    private static void WriteText(TextWriter o, Report r)
+    internal static void WriteText(TextWriter o, Report r)
     {
         KillResult k = r.Kill;
         var c = CultureInfo.InvariantCulture;
@@ -372,9 +451,89 @@ public static class KillTestCommand
         o.WriteLine(string.Create(c, $"memory freed:    {k.VictimRssBytes / 1048576.0:F1} MiB (child RSS before the kill)"));
         if (r.MemAvailableBeforeKb >= 0)
             o.WriteLine(string.Create(c, $"MemAvailable:    {r.MemAvailableBeforeKb / 1024.0:F1} MiB before, {r.MemAvailableAfterKb / 1024.0:F1} MiB after"));
+        WriteGaveBackText(o, r);
     }
 
-    private static void WriteJson(TextWriter o, Report r)
+    internal static void WriteGaveBackText(TextWriter o, Report r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        ProcessInfo v = r.Kill.Victim;
+        o.WriteLine(string.Create(c, $"victim before:   RssAnon {v.RssAnonBytes / 1048576.0:F1} MiB, RssFile {v.RssFileBytes / 1048576.0:F1} MiB, RssShmem {v.RssShmemBytes / 1048576.0:F1} MiB"));
+        if (r.MemoryBefore is not { } b)
+        {
+            o.WriteLine("gave back:       not measured (/proc/meminfo unreadable)");
+            return;
+        }
+        o.WriteLine("gave back:       whole machine, net change since just before the signal (other processes allocate meanwhile), MiB");
+        o.WriteLine(string.Create(c, $"  {"",-24}{"MemFree",10}{"MemAvailable",14}{"Cached",10}{"AnonPages",11}"));
+        var fb = Figures(b);
+        o.WriteLine(string.Create(c, $"  {"before (absolute)",-24}{Mib(fb.Free),10}{Mib(fb.Available),14}{Mib(fb.Cached),10}{Mib(fb.Anon),11}"));
+        foreach (var (label, _, m) in Later(r))
+        {
+            if (m is not { } s)
+            {
+                o.WriteLine($"  {label,-24}not read");
+                continue;
+            }
+            var f = Figures(s);
+            o.WriteLine(string.Create(c, $"  {label,-24}{Change(f.Free, fb.Free),10}{Change(f.Available, fb.Available),14}{Change(f.Cached, fb.Cached),10}{Change(f.Anon, fb.Anon),11}"));
+        }
+
+        static string Mib(long kb) => kb < 0 ? "?" : (kb / 1024.0).ToString("F1", CultureInfo.InvariantCulture);
+        static string Change(long kb, long beforeKb) => kb < 0 || beforeKb < 0 ? "?" : ((kb - beforeKb) / 1024.0).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture);
+    }
+
+    private static void WriteGaveBackJson(Utf8JsonWriter w, Report r)
+    {
+        ProcessInfo v = r.Kill.Victim;
+        w.WriteNumber("victimRssAnonKb", v.RssAnonBytes / 1024);
+        w.WriteNumber("victimRssFileKb", v.RssFileBytes / 1024);
+        w.WriteNumber("victimRssShmemKb", v.RssShmemBytes / 1024);
+        w.WriteStartObject("gaveBack");
+        w.WriteString("scope", "whole machine");
+        w.WriteString("meaning", "net change of the scope since just before the signal: other processes allocate meanwhile");
+        if (r.MemoryBefore is { } b)
+        {
+            var fb = Figures(b);
+            w.WriteStartObject("before");
+            WriteFigures(w, (Abs(fb.Free), Abs(fb.Available), Abs(fb.Cached), Abs(fb.Anon)));
+            w.WriteEndObject();
+            foreach (var (_, name, m) in Later(r))
+            {
+                if (m is not { } s)
+                {
+                    w.WriteNull(name);
+                    continue;
+                }
+                var f = Figures(s);
+                w.WriteStartObject(name);
+                WriteFigures(w, (Diff(f.Free, fb.Free), Diff(f.Available, fb.Available), Diff(f.Cached, fb.Cached), Diff(f.Anon, fb.Anon)));
+                w.WriteEndObject();
+            }
+        }
+        else
+        {
+            w.WriteNull("before");
+        }
+        w.WriteEndObject();
+
+        // Absent counters (-1) stay absent: no made-up change.
+        static long? Diff(long kb, long beforeKb) => kb < 0 || beforeKb < 0 ? null : kb - beforeKb;
+        static long? Abs(long kb) => kb < 0 ? null : kb;
+        static void WriteFigures(Utf8JsonWriter w, (long? Free, long? Available, long? Cached, long? Anon) f)
+        {
+            Write(w, "memFreeKb", f.Free);
+            Write(w, "memAvailableKb", f.Available);
+            Write(w, "cachedKb", f.Cached);
+            Write(w, "anonPagesKb", f.Anon);
+        }
+        static void Write(Utf8JsonWriter w, string name, long? kb)
+        {
+            if (kb is { } k) w.WriteNumber(name, k); else w.WriteNull(name);
+        }
+    }
+
+    internal static void WriteJson(TextWriter o, Report r)
     {
         KillResult k = r.Kill;
         using var buffer = new MemoryStream();
@@ -403,6 +562,7 @@ public static class KillTestCommand
             w.WriteNumber("childSwapBytes", k.VictimSwapBytes);
             w.WriteNumber("memAvailableBeforeKb", r.MemAvailableBeforeKb);
             w.WriteNumber("memAvailableAfterKb", r.MemAvailableAfterKb);
+            WriteGaveBackJson(w, r);
             w.WriteEndObject();
         }
         o.WriteLine(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));

@@ -14,6 +14,10 @@ public readonly record struct MemInfo
     public long ShmemKb { get; init; }
     public long ActiveFileKb { get; init; }
     public long InactiveFileKb { get; init; }
+    /// <summary>Cached: the page cache (file pages, shmem included), mapped or not.</summary>
+    public long CachedKb { get; init; }
+    /// <summary>AnonPages: anonymous pages mapped into user page tables (not shmem).</summary>
+    public long AnonPagesKb { get; init; }
 
     /// <summary>True when MemTotal was found: the least a usable meminfo has.</summary>
     public bool IsValid => MemTotalKb > 0;
@@ -22,7 +26,7 @@ public readonly record struct MemInfo
     public static MemInfo Parse(ReadOnlySpan<byte> content)
     {
         long total = 0, free = 0, available = 0, cmaFree = 0, swapTotal = 0, swapFree = 0,
-            activeAnon = 0, inactiveAnon = 0, shmem = 0, activeFile = 0, inactiveFile = 0;
+            activeAnon = 0, inactiveAnon = 0, shmem = 0, activeFile = 0, inactiveFile = 0, cached = 0, anonPages = 0;
         while (ProcParse.NextLine(ref content, out var line))
         {
             if (!ProcParse.TrySplitKey(line, out var key, out var rest))
@@ -36,7 +40,8 @@ public readonly record struct MemInfo
                     else if (key.SequenceEqual("MemAvailable"u8)) available = ProcParse.ValueOr(rest, 0);
                     break;
                 case (byte)'C':
-                    if (key.SequenceEqual("CmaFree"u8)) cmaFree = ProcParse.ValueOr(rest, 0);
+                    if (key.SequenceEqual("Cached"u8)) cached = ProcParse.ValueOr(rest, 0);
+                    else if (key.SequenceEqual("CmaFree"u8)) cmaFree = ProcParse.ValueOr(rest, 0);
                     break;
                 case (byte)'S':
                     if (key.SequenceEqual("SwapTotal"u8)) swapTotal = ProcParse.ValueOr(rest, 0);
@@ -46,6 +51,7 @@ public readonly record struct MemInfo
                 case (byte)'A':
                     if (key.SequenceEqual("Active(anon)"u8)) activeAnon = ProcParse.ValueOr(rest, 0);
                     else if (key.SequenceEqual("Active(file)"u8)) activeFile = ProcParse.ValueOr(rest, 0);
+                    else if (key.SequenceEqual("AnonPages"u8)) anonPages = ProcParse.ValueOr(rest, 0);
                     break;
                 case (byte)'I':
                     if (key.SequenceEqual("Inactive(anon)"u8)) inactiveAnon = ProcParse.ValueOr(rest, 0);
@@ -58,6 +64,7 @@ public readonly record struct MemInfo
             MemTotalKb = total, MemFreeKb = free, MemAvailableKb = available, CmaFreeKb = cmaFree,
             SwapTotalKb = swapTotal, SwapFreeKb = swapFree, ActiveAnonKb = activeAnon,
             InactiveAnonKb = inactiveAnon, ShmemKb = shmem, ActiveFileKb = activeFile, InactiveFileKb = inactiveFile,
+            CachedKb = cached, AnonPagesKb = anonPages,
         };
     }
 }

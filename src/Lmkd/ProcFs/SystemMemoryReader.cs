@@ -87,6 +87,8 @@ public sealed class SystemMemoryReader : IMemoryReader
         ShmemKb = mem.ShmemKb,
         FileLruKb = mem.ActiveFileKb + mem.InactiveFileKb,
         InactiveFileKb = mem.InactiveFileKb,
+        CachedKb = mem.CachedKb,
+        AnonPagesKb = mem.AnonPagesKb,
         RefaultFileKb = vm.WorkingsetRefaultFile < 0 ? 0 : ZoneInfo.PagesToKb(vm.WorkingsetRefaultFile, pageSizeBytes),
         ActivateFileKb = vm.WorkingsetActivateFile < 0 ? -1 : ZoneInfo.PagesToKb(vm.WorkingsetActivateFile, pageSizeBytes),
         PgscanKswapd = vm.PgscanKswapd,

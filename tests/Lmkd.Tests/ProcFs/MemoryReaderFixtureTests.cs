@@ -31,6 +31,9 @@ public class MemoryReaderFixtureTests
         Assert.Equal(Field("system/meminfo", "Active(file)"), m.ActiveFileKb);
         Assert.Equal(Field("system/meminfo", "Inactive(file)"), m.InactiveFileKb);
         Assert.Equal(Field("system/meminfo", "Shmem"), m.ShmemKb);
+        // Cached, not SwapCached; AnonPages, not Active(anon).
+        Assert.Equal(365164, m.CachedKb);
+        Assert.Equal(160824, m.AnonPagesKb);
     }
 
     [Fact]

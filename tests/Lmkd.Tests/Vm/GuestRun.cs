@@ -176,7 +176,7 @@ public sealed class VmFixture : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class VmCollection : ICollectionFixture<VmFixture>, ICollectionFixture<WholeMachineFixture>
+public sealed class VmCollection : ICollectionFixture<VmFixture>, ICollectionFixture<WholeMachineFixture>, ICollectionFixture<GaveBackFixture>
 {
     public const string Name = "throw-away VMs";
 }

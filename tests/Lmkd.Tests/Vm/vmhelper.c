@@ -27,6 +27,11 @@
  *                                   FILE mapped (its page cache), both touched every wake-up, every
  *                                   100 ms; the longest gap between two wake-ups (the stall it
  *                                   suffered) goes to OUT. SIGUSR2 resets the figures, SIGTERM ends
+ *   vmhelper filemap FILE ANON_MB ADJ READY
+ *                                   oom_score_adj ADJ; FILE mapped MAP_PRIVATE and every page of it
+ *                                   read (page cache, mapped by this process alone), ANON_MB of
+ *                                   anonymous memory touched; writes "PID" to READY, sleeps. The
+ *                                   victim of scripts/vm/guest-gave-back.sh (issue 11)
  *   vmhelper deaths OUT LABEL=PID...
  *                                   "t=MS died LABEL PID" in OUT when each exits (pidfd), until all
  *                                   have, or SIGTERM
@@ -354,6 +359,38 @@ static int protected(const char *path, long anon_mb, long file_mb, const char *r
 	return 0;
 }
 
+static int filemap(const char *path, long anon_mb, int adj, const char *ready)
+{
+	set_adj(adj);
+	int fd = open(path, O_RDONLY);
+	off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+	if (size <= 0) {
+		fprintf(stderr, "filemap: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	/* Private and read-only: reading faults the page cache's own pages in (no copy), clean,
+	 * so the kernel may drop them the moment nobody maps them. */
+	char *file = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+	size_t anon_bytes = (size_t)anon_mb << 20;
+	char *anon = anon_bytes ? map_anon(anon_bytes) : NULL;
+	if (file == MAP_FAILED || (anon_bytes && !anon)) {
+		fprintf(stderr, "filemap: mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	close(fd);
+	volatile unsigned long sink = 0;
+	for (off_t off = 0; off < size; off += 4096)
+		sink += (unsigned char)file[off];
+	unsigned long long seed = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)getpid();
+	if (anon_bytes)
+		fill(anon, anon_bytes, &seed);
+	char line[32];
+	snprintf(line, sizeof line, "%d\n", getpid());
+	write_atomic(ready, line);
+	for (;;)
+		pause();
+}
+
 static int deaths(const char *out, int n, char **args)
 {
 	FILE *o = fopen(out, "w");
@@ -429,9 +466,12 @@ int main(int argc, char **argv)
 			   argc >= 8 ? atoi(argv[7]) : 0);
 	if (argc >= 7 && !strcmp(argv[1], "protected"))
 		return protected(argv[2], atol(argv[3]), atol(argv[4]), argv[5], argv[6]);
+	if (argc >= 6 && !strcmp(argv[1], "filemap"))
+		return filemap(argv[2], atol(argv[3]), atoi(argv[4]), argv[5]);
 	if (argc >= 4 && !strcmp(argv[1], "deaths"))
 		return deaths(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: vmhelper watch OUT S | sharevm MB ADJ READY | burn S | idle PID | asuser UID CMD... | state PID | avail | now\n"
-			"       | hog ADJ MB RATE READY [HOLD_PCT HOLD_S] | protected FILE ANON_MB FILE_MB READY OUT | deaths OUT LABEL=PID...\n");
+			"       | hog ADJ MB RATE READY [HOLD_PCT HOLD_S] | protected FILE ANON_MB FILE_MB READY OUT | deaths OUT LABEL=PID...\n"
+			"       | filemap FILE ANON_MB ADJ READY\n");
 	return 2;
 }

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One boot of a throw-away 1 GiB guest with a 200 MiB file on an ext4 disk, running
+# scripts/vm/guest-gave-back.sh: what a kill gave back, anonymous and file-backed, per kill mode
+# (issue 11). Prints the guest's output; exits with the guest's exit code (124: out of time).
+#
+#   scripts/vm/boot-gave-back.sh [--kernel reapkill|reapkill-file|stock|PATH] [VICTIM...]
+#       VICTIM = starved | idle (default: both)
+#
+#   LMKD_VM_KERNEL_DIR  the folder with run-in-vm and the REAP_KILL bzImages (default ../shared/kernel)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+kernel=reapkill
+while [ $# -gt 0 ]; do
+  case $1 in
+    --kernel) kernel=$2; shift 2;;
+    -*) echo "boot-gave-back: unknown option $1" >&2; exit 2;;
+    *) break;;
+  esac
+done
+shared=${LMKD_VM_KERNEL_DIR:-$repo/../shared/kernel}
+shared=$(cd "$shared" && pwd)
+modules=
+case $kernel in
+  reapkill) image="$shared/bzImage-6.1.192-reapkill" ;;
+  # The lab kernel: REAP_KILL also drops the victim's private clean file pages from the page cache.
+  reapkill-file) image="$shared/bzImage-6.1.192-reapkill-file" ;;
+  stock) image=$("$repo/scripts/vm/stock-kernel.sh"); modules=$(cd "$(dirname "$image")/../modules" && pwd) ;;
+  *) image=$kernel ;;
+esac
+[ -f "$image" ] || { echo "boot-gave-back: no kernel image $image" >&2; exit 2; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dir="$work/guest"
+"$repo/scripts/vm/build-guest.sh" "$dir" "$modules" > /dev/null
+disk=$("$repo/scripts/vm/disk-image.sh" 200)
+rc=0
+"$shared/run-in-vm" --kernel "$image" --mem 1024 --cpus 2 --timeout 240 --disk "$disk" \
+  "$dir" -- sh guest-gave-back.sh "$@" || rc=$?
+exit $rc
