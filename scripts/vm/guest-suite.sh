@@ -157,7 +157,9 @@ n=0; while ! grep -q 'Lmkd ready' /tmp/lmkd.log && [ $n -lt 300 ]; do sleep 0.1;
 ./lmkd hog --mb 16 --grow-mb 4 --every-ms 300 --max-mb 1024 --compress-ratio 3 --oom-score-adj 800 >/dev/null & hog=$!
 echo "hog=$hog"
 wait_dead "$hog" 450; echo "hog_dead=$?"
-sleep 1
+# The last kill's result is logged once the victim's exit is seen and its reap accounted: under
+# software emulation on a loaded host that can take more than a second after the hog is gone.
+sleep 3
 kill "$lm" "$w"; 
 echo "states keeper=$($H state $keep) bg1000=$($H state $b1) bg900=$($H state $b2) hog=$($H state $hog)"
 kill -9 "$keep" "$b1" "$b2" "$hog" 2>/dev/null; wait
