@@ -42,6 +42,7 @@ public sealed class MonitorLoop : IDisposable
     private readonly VictimChooser _chooser;
     private readonly RespawnEscalator _respawn;
     private readonly Killer _killer;
+    private readonly IKernel _kernel;
     private readonly ReaperThread[] _reapers;
     private readonly IMemoryReader _reaperMemory;
     private int _reaperIndex;
@@ -121,6 +122,7 @@ public sealed class MonitorLoop : IDisposable
         _respawn = new RespawnEscalator(source, options.ProcRoot, CgroupPaths.Resolve(options.CgroupRoot, "/").V2Directory) { Options = options.Kill.Respawn };
 
         kernel ??= new LinuxKernel();
+        _kernel = kernel;
         var probed = ReapKillSupport.Probe(kernel, out int probeErrno);
         KillModes.TryParse(options.Kill.Mode, out var forced);
         ReapMode = forced ?? probed;
@@ -196,12 +198,18 @@ public sealed class MonitorLoop : IDisposable
     /// </summary>
     public void WarmUpKill(int childPid)
     {
-        if (_scanner.Read(childPid) is not { } child)
+        // Only once the child runs its own program: a child that still shares Lmkd's memory (between
+        // vfork and exec) would take Lmkd with it under REAP_KILL, which kills every sharer of the mm.
+        if (_scanner.Read(childPid) is not { Comm: "sleep" } child)
         {
-            _log.LogWarning("Warm-up kill skipped: the child {Pid} could not be read", childPid);
+            _log.LogWarning("Warm-up kill skipped: the child {Pid} could not be read as a running sleep", childPid);
             return;
         }
-        var r = _killer.Kill(child, dryRun: false, timeoutMs: 2000);
+        // SIGKILL and process_mrelease(fd, 0), never REAP_KILL: the same calls, the same waits and
+        // the same bookkeeping, without the one flag whose reach is more than the child.
+        var warmUp = new Killer(_kernel, ReapMode == Killing.ReapMode.KillOnly ? Killing.ReapMode.KillOnly : Killing.ReapMode.KillThenReap,
+            _scanner.ReadStartTime, readMemory: ReadReaperMemory);
+        var r = warmUp.Kill(child, dryRun: false, timeoutMs: 2000);
         var fake = new PendingKill(0, default, default, child, Stopwatch.GetTimestamp()) { Result = r, SubmitTimestamp = Stopwatch.GetTimestamp() };
         // Format the kill event without writing it: the formatting code is what needs to be resident.
         _ = FinishedKill.From(0, default, child, r, _scope.CgroupPath);
