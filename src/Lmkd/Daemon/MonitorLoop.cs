@@ -29,6 +29,8 @@ public sealed class MonitorLoop : IDisposable
     public const int BlindBoundMs = 10_000;
     /// <summary>Reapers kept in reserve, created with the first (off the real-time thread): stuck ones are abandoned to them.</summary>
     public const int SpareReapers = 2;
+    /// <summary>How long a reaper past its deadline still gets before it is abandoned (see CheckKill).</summary>
+    private const int OverdueGraceMs = 200;
     /// <summary>A fault is logged at most once per this, with the count since the last line.</summary>
     private const int FaultLogEveryMs = 10_000;
     /// <summary>What the kill gave back is read once more this long after the victim's exit (freed pages linger on per-CPU lists).</summary>
@@ -359,7 +361,7 @@ public sealed class MonitorLoop : IDisposable
         int timeout = _pacer.NextTimeoutMs(now, _notifier.MsUntilNextPing(now));
         // While a victim dies, wake in time to give up on a reaper that does not come back.
         if (_inFlight is { } kill)
-            timeout = (int)Math.Clamp(kill.DeadlineMs - now, 1, timeout);
+            timeout = (int)Math.Clamp((kill.OverdueSeenMs < 0 ? kill.DeadlineMs : kill.OverdueSeenMs + OverdueGraceMs) - now, 1, timeout);
         if (_awaitingGaveBack is { } k)
             timeout = (int)Math.Clamp(k.GaveBackDueMs - now, 1, timeout);
         return timeout;
@@ -532,6 +534,16 @@ public sealed class MonitorLoop : IDisposable
             return;
         }
         if (_inFlight is not { } kill || now < kill.DeadlineMs)
+            return;
+        // Overdue at a first look may be the clock, not the reaper: a guest starved by its host sees
+        // its monotonic clock jump by seconds at once. Give the reaper one more short wait after the
+        // deadline is first seen passed, so only a reaper that stays silent is abandoned.
+        if (kill.OverdueSeenMs < 0)
+        {
+            kill.OverdueSeenMs = now;
+            return;
+        }
+        if (now - kill.OverdueSeenMs < OverdueGraceMs)
             return;
         kill.Abandoned = true;
         _metrics.ReaperAbandoned();
@@ -744,6 +756,8 @@ public sealed class MonitorLoop : IDisposable
         public long SubmittedAtMs { get; init; }
         /// <summary>Past this, the reaper is given up on.</summary>
         public long DeadlineMs { get; init; }
+        /// <summary>When the deadline was first seen passed; -1 before.</summary>
+        public long OverdueSeenMs = -1;
         public volatile bool Abandoned;
         public long GaveBackDueMs { get; set; }
         /// <summary>The victim's parent's start time (its family for the respawn watch); 0 when it has none to count.</summary>
