@@ -174,32 +174,31 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
 
     /// <summary>
     /// Page-cache thrashing that killing can cure: a reader re-reads a file that fits in the limit
-    /// once the two idle background processes are gone. They are killed, by a thrashing reason (or the
-    /// full stall it causes); the reader, whose working set then fits, is not.
+    /// once an idle background process is gone. Background processes are killed, by a thrashing
+    /// reason (or the full stall it causes), until it fits; the reader, whose working set then fits, is not.
     /// </summary>
     [PrivilegedFact]
     public void Thrashing_that_fits_once_the_background_is_gone_kills_the_background_only()
     {
-        // 256 MiB: the file (190 MiB) fits only beside the reader, the runtime's own files and none
-        // of the background (60 + 60 MiB): both must go, and then thrashing stops. With either one
-        // left (190 + 60 MiB and the runtimes) it must not fit by a wide margin, or the thrashing
-        // left after the first kill depends on how large the runtime is (the AOT build's is small).
+        // 256 MiB: the file (150 MiB) does not fit beside the reader, the runtimes and both idle
+        // background processes (60 + 60 MiB), by a little, so its pages come back while still in the
+        // working set (activated refaults: thrashing, not a stream); with one of them gone it fits.
         var cg = Track(TestCgroup.Create("lmkd-e2e", 256L << 20));
-        string file = ThrashFile(cg, 190);
+        string file = ThrashFile(cg, 150);
         using var lmkd = StartDaemon(cg);
         var bgLarge = Track(Workload.Start(cg, "background-60", "--mb 60 --oom-score-adj 900"));
         var bgSmall = Track(Workload.Start(cg, "background-60b", "--mb 60 --oom-score-adj 900"));
         var reader = Track(Workload.Start(cg, "reader", $"--mb 8 --read-file {SelfCommand.Quote(file)} --readers 2"));
 
-        bool bothKilled = lmkd.WaitFor(_ => !bgLarge.IsAlive && !bgSmall.IsAlive, TimeSpan.FromSeconds(60));
+        bool killed = lmkd.WaitFor(_ => !bgLarge.IsAlive || !bgSmall.IsAlive, TimeSpan.FromSeconds(60));
         // Once the working set fits, thrashing stops: nothing more is killed.
         Thread.Sleep(TimeSpan.FromSeconds(10));
         Report(lmkd, cg);
 
-        Assert.True(bothKilled, "the background processes were not both killed");
+        Assert.True(killed, "no background process was killed while the reader thrashed");
         var kills = KillsDone(lmkd);
-        // Same oom_score_adj and size: either may go first.
-        Assert.Equal(new[] { bgLarge.Pid, bgSmall.Pid }.Order(), kills.Select(k => k.Pid).Order());
+        Assert.NotEmpty(kills);
+        Assert.All(kills, k => Assert.Contains(k.Pid, new[] { bgLarge.Pid, bgSmall.Pid }));
         // A thrashing reason, or the critical full stall that thrashing this hard causes on a loaded host.
         Assert.All(kills, k => Assert.True(k.Reason.Contains("THRASHING", StringComparison.Ordinal) || k.Reason == "NOT_RESPONDING", k.Reason));
         Assert.True(reader.IsAlive, "the reader was killed although its working set fits once the background is gone");
