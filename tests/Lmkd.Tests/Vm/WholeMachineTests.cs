@@ -56,8 +56,20 @@ public sealed class WholeMachineTests(WholeMachineFixture vms, ITestOutputHelper
         Assert.True(avail * 100 < 5 * total, hold);
         Assert.Contains(r.Lines, l => l.Contains(" held avail_kb=", StringComparison.Ordinal));
 
-        Assert.True(r.LmkdKillPids.Length == 0, $"Lmkd killed in a run that needed no kill: {r.Kills}{r.StarvedNote}");
-        Assert.Equal("none", r.Result("kills"));
+        // Headroom that holds still is never a reason to kill. The protected process's 48 MiB of
+        // file pages sit at the edge of what stays cached at 5 %: when the kernel evicts them
+        // anyway (once in CI, under a busy host), the protected process thrashes, and killing
+        // background processes for that is the thrashing rule doing its job, not a headroom kill.
+        // So a kill here must be for thrashing over its limit, and never reach the hog at 0.
+        foreach (var d in r.Decisions)
+        {
+            string reason = d.GetProperty("Reason").GetString()!;
+            Assert.True(reason.EndsWith("_AND_THRASHING", StringComparison.Ordinal)
+                && d.GetProperty("ThrashingPct").GetInt64() > d.GetProperty("ThrashingLimitPct").GetInt64()
+                && d.GetProperty("MinScoreAdj").GetInt32() > 0,
+                $"Lmkd killed in a run that needed no kill: {r.Kills}; decision {WholeMachineRun.Describe(d)}{r.StarvedNote}");
+        }
+        Assert.DoesNotContain(r.Deaths, d => d.Label is "hog" or "protected");
         Assert.Equal(0, r.KernelOomKills);
         Assert.Equal(0, r.DmesgOutOfMemory);
     }
@@ -70,6 +82,8 @@ public sealed class WholeMachineTests(WholeMachineFixture vms, ITestOutputHelper
             $"kills (victim:killer) {r.Kills}; kernel OOM kills {r.KernelOomKills}; hog reached {r.Result("hog_rate_mib_s")} MiB/s{hold}{r.StarvedNote}";
         string what = $"5 whole machine, 1 GiB + disk, {r.Scenario}";
         output.WriteLine($"{what} on {r.Release}: {text}");
+        foreach (var d in r.Decisions)
+            output.WriteLine("  decided: " + WholeMachineRun.Describe(d));
         VmSummary.Add($"5 {r.Scenario}|{r.KernelName}", $"- **{what}** (Lmkd), kernel `{r.Release}`: {text}");
     }
 
@@ -126,6 +140,19 @@ public sealed class WholeMachineRun
 
     public List<JsonElement> LmkdEvents =>
         Lines.SkipWhile(l => l != "--- daemon log").Where(l => l.StartsWith("{\"@t\"", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+
+    /// <summary>Lmkd's "Kill N decided" events, in order.</summary>
+    public List<JsonElement> Decisions =>
+        LmkdEvents.Where(e => Template(e).StartsWith("Kill {KillId} decided", StringComparison.Ordinal)).ToList();
+
+    /// <summary>A decision's figures on one line, for reports and failures.</summary>
+    public static string Describe(JsonElement d)
+    {
+        string F(string name) => d.TryGetProperty(name, out var v) ? v.ToString() : "?";
+        return $"{F("Reason")} min {F("MinScoreAdj")} on pid {F("Pid")} (adj {F("OomScoreAdj")}): headroom {F("HeadroomPct")} % " +
+            $"(level {F("HeadroomLevelPct")} %, falling {F("FillRateKbPerSec")} kB/s, out in {F("MsToExhaustion")} ms, {F("HeadroomBasis")}), " +
+            $"watermark {F("Watermark")}, thrashing {F("ThrashingPct")} % of {F("ThrashingLimitPct")} % (stall {F("StallPct")} %), PSI some {F("SomeAvg10")}";
+    }
 
     /// <summary>The pids of Lmkd's completed kills ("Kill {KillId} {Outcome}" events), in order.</summary>
     public int[] LmkdKillPids =>
