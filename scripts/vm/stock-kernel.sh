@@ -25,7 +25,8 @@ if [ -z "$pkg" ]; then
     if [ "$(cat "$have/modules/WANTED" 2>/dev/null)" = "${wanted[*]}" ]; then echo "$img"; exit 0; fi
     pkg=$(basename "$have")   # cached by an older version of this script: extract the new modules
   else
-    pkg=$(apt-cache pkgnames linux-image-6.1 | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | sort -V | tail -1)
+    # `|| true`: under pipefail a grep that finds nothing would end the script before the message below.
+    pkg=$(apt-cache pkgnames linux-image-6.1 | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | sort -V | tail -1 || true)
     [ -n "$pkg" ] || { echo "stock-kernel: no linux-image-6.1.0-N-amd64-unsigned known to apt (apt-get update? Debian 12 sources?)" >&2; exit 1; }
   fi
 fi
