@@ -14,24 +14,59 @@ public static class VictimRanking
         ArgumentNullException.ThrowIfNull(candidates);
         ArgumentNullException.ThrowIfNull(rules);
 
-        var eligible = new List<(ProcessInfo Process, bool Preferred)>(candidates.Count);
+        // Sorted as one number per process, not as the processes: comparing the objects touched two
+        // of them per comparison, ~11 times each for 2,000 candidates, and at a kill they are cold in
+        // the cache (the kernel's /proc work has just evicted them).
+        var keys = new long[candidates.Count];
+        var order = new int[candidates.Count];
+        int n = 0;
         var rejected = new List<RejectedCandidate>();
         for (int i = 0; i < candidates.Count; i++)
         {
             var p = candidates[i];
             var reason = Exclude(p, minScoreAdj, rules, selfPid);
             if (reason == ExclusionReason.None)
-                eligible.Add((p, IsPreferred(p, rules)));
+            {
+                keys[n] = SortKey(p, IsPreferred(p, rules));
+                order[n++] = i;
+            }
             else
                 rejected.Add(new RejectedCandidate(p, reason));
         }
 
-        eligible.Sort(static (a, b) => Compare(a.Process, a.Preferred, b.Process, b.Preferred));
+        Array.Sort(keys, order, 0, n);
+        // Equal keys (same bucket, same size in pages: a pool of identical workers) are ordered by
+        // the younger first, again as numbers, and only what is still equal by the full comparison.
+        long[]? ages = null;
+        for (int start = 0; start < n;)
+        {
+            int end = start + 1;
+            while (end < n && keys[end] == keys[start])
+                end++;
+            if (end - start > 1)
+            {
+                ages ??= new long[n];
+                for (int i = start; i < end; i++)
+                    ages[i] = long.MaxValue - (long)Math.Min(candidates[order[i]].StartTime, long.MaxValue);
+                Array.Sort(ages, order, start, end - start);
+                for (int i = start + 1; i < end; i++)
+                    if (ages[i] == ages[i - 1])
+                    {
+                        Array.Sort(order, start, end - start, Comparer<int>.Create((x, y) =>
+                        {
+                            ProcessInfo a = candidates[x], b = candidates[y];
+                            return Compare(a, IsPreferred(a, rules), b, IsPreferred(b, rules));
+                        }));
+                        break;
+                    }
+            }
+            start = end;
+        }
         rejected.Sort(static (a, b) => a.Process.Pid.CompareTo(b.Process.Pid));
 
-        var ranked = new ProcessInfo[eligible.Count];
-        for (int i = 0; i < ranked.Length; i++)
-            ranked[i] = eligible[i].Process;
+        var ranked = new ProcessInfo[n];
+        for (int i = 0; i < n; i++)
+            ranked[i] = candidates[order[i]];
         return new RankingResult(ranked, rejected, minScoreAdj);
     }
 
@@ -111,6 +146,17 @@ public static class VictimRanking
     internal static bool ExeMatches(ProcessInfo p, IReadOnlyList<string> globs, IReadOnlySet<FileIdentity> files) =>
         (files.Count > 0 && p.ExeIdentity is { } id && files.Contains(id))
         || (p.InInitMountNamespace && AnyGlobMatches(globs, p.ExePath));
+
+    /// <summary>
+    /// Ascending in kill order as far as <see cref="Compare"/> goes down to the page: preferred first
+    /// (bit 62), then the highest oom_score_adj (bits 51-61), then the heaviest (pages, below).
+    /// </summary>
+    private static long SortKey(ProcessInfo p, bool preferred)
+    {
+        long pages = Math.Clamp(p.WeightBytes >> 12, 0, (1L << 51) - 1);
+        long adj = 1000 - Math.Clamp(p.OomScoreAdj, -1000, 1000);
+        return (preferred ? 0 : 1L << 62) | adj << 51 | ((1L << 51) - 1 - pages);
+    }
 
     /// <summary>Negative when <paramref name="a"/> should be killed before <paramref name="b"/>.</summary>
     internal static int Compare(ProcessInfo a, bool aPreferred, ProcessInfo b, bool bPreferred)

@@ -363,7 +363,24 @@ public class VictimRankingTests
             Assert.Equal(ranked.Victim, picked);
             Assert.Equal(count, ranked.Ranked.Count + ranked.Rejected.Count);
             Assert.All(ranked.Ranked, p => Assert.True(p.OomScoreAdj >= minAdj && p.WeightBytes > 0));
+            for (int i = 1; i < ranked.Ranked.Count; i++)
+            {
+                ProcessInfo a = ranked.Ranked[i - 1], b = ranked.Ranked[i];
+                Assert.True(VictimRanking.Compare(a, VictimRanking.IsPreferred(a, rules), b, VictimRanking.IsPreferred(b, rules)) <= 0,
+                    $"round {round}: {a.Pid} ranked before {b.Pid}");
+            }
         }
+    }
+
+    [Fact]
+    public void Sizes_that_differ_by_less_than_a_page_still_order_the_bucket()
+    {
+        // The rank sorts by a key that counts whole pages; the bytes below a page must still decide.
+        var lighter = P(10) with { RssAnonBytes = 40L * 4096 + 1 };
+        var heavier = P(11) with { RssAnonBytes = 40L * 4096 + 100 };
+        var older = P(12, start: 500) with { RssAnonBytes = 40L * 4096 + 100 };
+        Assert.Equal([11, 12, 10], Order([lighter, older, heavier]));
+        Assert.Equal([11, 12, 10], Order([heavier, lighter, older]));
     }
 
     [Fact]
