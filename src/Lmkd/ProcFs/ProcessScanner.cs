@@ -44,6 +44,8 @@ public sealed unsafe class ProcessScanner
     private readonly byte[] _dirents = new byte[32 * 1024];
     private readonly byte[] _link = new byte[4096 + 1];
     private int _lastCount = 64;
+    private readonly List<int> _neverCandidates = [];
+    private bool _readNeverCandidate;
     private int _scansUntilWalk;
     private ulong? _initMountNamespace;
     private volatile RankingRules? _exePathRules;
@@ -66,6 +68,12 @@ public sealed unsafe class ProcessScanner
     public string ProcRoot { get; }
 
     public ScanCounts LastScanCounts { get; private set; }
+
+    /// <summary>
+    /// The pids the last <see cref="ScanPids"/> found to be kernel threads or zombies: they stay
+    /// non-candidates for as long as the pid lives, so a chooser need not read them again.
+    /// </summary>
+    public int[] LastNeverCandidates { get; private set; } = [];
 
     /// <summary>Clock ticks since boot, as /proc/&lt;pid&gt;/stat counts a start time (tests set a fixture's clock).</summary>
     internal Func<ulong> BootTimeTicks { get; init; } = Native.BootTimeTicks;
@@ -143,6 +151,7 @@ public sealed unsafe class ProcessScanner
         var result = new List<ProcessInfo>(Math.Min(_lastCount, pids.Count) + 16);
         int skipped = 0, vanished = 0;
         ulong walkedBefore = 0;
+        _neverCandidates.Clear();
         int rootFd = ProcFileReader.OpenPath(ProcRoot, out int errno);
         if (rootFd < 0)
             throw new IOException($"open {ProcRoot}: errno {errno}");
@@ -168,9 +177,15 @@ public sealed unsafe class ProcessScanner
                 }
                 try
                 {
+                    _readNeverCandidate = false;
                     var outcome = ReadProcess(dirFd, pid, cgroupFilter, walkedBefore, out var info);
                     if (info is not null)
                         result.Add(info);
+                    else if (_readNeverCandidate)
+                    {
+                        _neverCandidates.Add(pid);
+                        skipped++;
+                    }
                     else if (outcome == ProcReadStatus.Missing)
                         vanished++;
                     else
@@ -187,6 +202,7 @@ public sealed unsafe class ProcessScanner
             Native.Close(rootFd);
         }
         _lastCount = result.Count;
+        LastNeverCandidates = [.. _neverCandidates];
         LastScanCounts = new ScanCounts(pids.Count, result.Count, skipped, vanished, walkedBefore > 0 ? _membership!.Cgroups : 0);
         return result;
     }
@@ -257,8 +273,13 @@ public sealed unsafe class ProcessScanner
         var status = _reader.ReadAtOnce(dirFd, "stat\0"u8, out var content);
         if (status != ProcReadStatus.Ok)
             return status;
-        if (!ProcStat.TryParse(content, out var stat) || stat.IsKernelThread || stat.IsZombie)
+        if (!ProcStat.TryParse(content, out var stat))
             return ProcReadStatus.Failed;
+        if (stat.IsKernelThread || stat.IsZombie)
+        {
+            _readNeverCandidate = true;
+            return ProcReadStatus.Failed;
+        }
         // Keep what we need from stat before the buffer is reused.
         char state = stat.State;
         ulong startTime = stat.StartTime;

@@ -180,6 +180,10 @@ public class ProcessScannerKernelTests
             Assert.Null(scanner.Read(zombie));
             Assert.NotNull(scanner.ReadStartTime(zombie));
             Assert.DoesNotContain(scanner.Scan(), p => p.Pid == zombie);
+            // Reported as a pid that stays a non-candidate, with the kernel threads (kthreadd is pid 2).
+            Assert.Contains(zombie, scanner.LastNeverCandidates);
+            Assert.Contains(2, scanner.LastNeverCandidates);
+            Assert.DoesNotContain(parent.Id, scanner.LastNeverCandidates);
         }
         finally
         {
