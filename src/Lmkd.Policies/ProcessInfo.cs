@@ -51,4 +51,11 @@ public sealed record ProcessInfo
     public long RssBytes => RssAnonBytes + RssFileBytes + RssShmemBytes;
     /// <summary>What a kill gives back, as Android lmkd weighs it: resident memory plus swap.</summary>
     public long WeightBytes => RssBytes + SwapBytes;
+
+    /// <summary>
+    /// This process with a resident size read later by itself (statm gives the total, not its parts:
+    /// it counts as anonymous until the next full read); swap as it was.
+    /// </summary>
+    public ProcessInfo WithResidentBytes(long rssBytes) => rssBytes == RssBytes ? this
+        : this with { RssAnonBytes = rssBytes, RssFileBytes = 0, RssShmemBytes = 0 };
 }

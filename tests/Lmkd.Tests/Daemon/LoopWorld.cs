@@ -130,9 +130,12 @@ internal sealed class LoopWorld : IDisposable
         return true;
     }
 
-    public void AddProcess(int pid, int adj, int rssMb)
+    public void AddProcess(int pid, int adj, int rssMb) => WriteProcess(_dir.Root, pid, adj, rssMb);
+
+    /// <summary>A user process as /proc shows one, under <paramref name="procRoot"/>; its cgroup is /workers.</summary>
+    public static void WriteProcess(string procRoot, int pid, int adj, int rssMb)
     {
-        string d = _dir.PathOf(pid.ToString(C));
+        string d = Path.Combine(procRoot, pid.ToString(C));
         Directory.CreateDirectory(d);
         long pages = rssMb * 256L;
         File.WriteAllText(Path.Combine(d, "stat"),

@@ -35,12 +35,26 @@ public sealed class VictimChooserTests
     [Fact]
     public void Among_many_equal_processes_at_adj_0_the_one_that_grew_since_the_scan_is_the_victim()
     {
-        // A server: 200 processes at 0, the list half a second old; pid 300 was the smallest and now leaks.
+        // A server: 200 processes at 0, the list a second old and no sweep since (the scanner
+        // thread was starved); pid 300 was the smallest and now leaks.
         var list = Enumerable.Range(10, 200).Select(i => P(i, 0, 100)).Append(P(300, 0, 10)).ToArray();
         var world = new FakeProcessSource([.. Enumerable.Range(10, 200).Select(i => P(i, 0, 100)), P(300, 0, 2000)]);
-        Assert.Equal(300, Chooser(world, list).Choose(0, Now).Victim!.Pid);
+        Assert.Equal(300, Chooser(world, list, takenAtMs: Now - 1000).Choose(0, Now).Victim!.Pid);
         Assert.Equal(201, world.SizeReads.Count);             // one statm each across the bucket
         Assert.True(world.Reads.Count <= VictimChooser.MaxReads); // full re-reads stay bounded
+    }
+
+    [Fact]
+    public void Sizes_the_scanner_thread_swept_just_now_are_not_read_again_at_the_kill()
+    {
+        // The same server, its list 1.5 s old but its sizes swept 100 ms ago: the leak is already
+        // ranked by them, and the kill reads no size of its own.
+        var swept = Enumerable.Range(10, 200).Select(i => P(i, 0, 100)).Append(P(300, 0, 2000)).ToArray();
+        var world = new FakeProcessSource([.. Enumerable.Range(10, 200).Select(i => P(i, 0, 100)), P(300, 0, 2000)]);
+        var chooser = new VictimChooser(world, () => new CandidateCache.Snapshot(swept, Now - 1500, TimeSpan.Zero) { SizesAtMs = Now - 100 }, Self);
+        Assert.Equal(300, chooser.Choose(0, Now).Victim!.Pid);
+        Assert.Empty(world.SizeReads);
+        Assert.Equal(300, world.Reads[0]); // the first full re-read is the leak
     }
 
     [Fact]
@@ -85,6 +99,28 @@ public sealed class VictimChooserTests
         var choice = Chooser(world, list).Choose(0, Now);
         Assert.Equal([10, 20], choice.Candidates.Select(p => p.Pid).ToArray());
         Assert.Equal(20, choice.Victim!.Pid);
+    }
+
+    [Fact]
+    public void Kernel_threads_and_zombies_the_scan_saw_are_not_read_again_as_newcomers()
+    {
+        var list = new[] { P(10, 900, 100) };
+        // 2 and 3 are kernel threads, 4 a zombie: /proc lists them, the scan skipped them and said so.
+        var world = new FakeProcessSource(P(10, 900, 100), P(20, 900, 300)) { Listed = [2, 3, 4, 10, 20] };
+        var chooser = new VictimChooser(world, () => new CandidateCache.Snapshot(list, Now - 100, TimeSpan.Zero, [2, 3, 4]), Self);
+        Assert.Equal(20, chooser.Choose(0, Now).Victim!.Pid);
+        Assert.DoesNotContain(world.Reads, pid => pid is 2 or 3 or 4);
+        Assert.Contains(20, world.Reads); // a true newcomer still is
+    }
+
+    [Fact]
+    public void A_scan_on_the_spot_reads_no_pid_a_second_time_as_a_newcomer()
+    {
+        var world = new FakeProcessSource(P(10, 900, 100), P(11, 900, 300)) { Listed = [2, 10, 11] };
+        var choice = Chooser(world, null).Choose(0, Now);
+        Assert.True(choice.ScannedNow);
+        Assert.Equal(11, choice.Victim!.Pid);
+        Assert.DoesNotContain(2, world.Reads); // the scan saw it (a kernel thread here): once is enough
     }
 
     [Fact]
