@@ -24,8 +24,9 @@ public class DecisionToSignalBenchmarks
     private ProcessScanner _scanner = null!;
     private Func<string, bool> _inScope = null!;
     private IReadOnlyList<ProcessInfo> _warmMachine = null!, _warmCgroup = null!;
+    private int[] _neverMachine = [], _neverCgroup = [];
     private Scope _scopeLister = null!, _machine = null!;
-    private VictimChooser _machineChooser = null!, _cgroupChooser = null!;
+    private VictimChooser _machineChooser = null!, _cgroupChooser = null!, _machineChooserUnswept = null!;
     private readonly RankingRules _rules = RankingRules.None;
     private readonly int _self = Environment.ProcessId;
 
@@ -44,16 +45,22 @@ public class DecisionToSignalBenchmarks
         _scanner = new ProcessScanner();
         var all = _scanner.Scan();
         var counts = _scanner.LastScanCounts;
+        _neverMachine = _scanner.LastNeverCandidates;
         // What the daemon's CandidateCache holds when a kill comes: a list scanned off the monitor thread.
         _warmMachine = all.ToArray();
         _warmCgroup = _scanner.Scan(_inScope).ToArray();
+        _neverCgroup = _scanner.LastNeverCandidates;
         _scopeLister = Scope.Open(new Lmkd.Configuration.LmkdOptions { Scope = new Lmkd.Configuration.ScopeOptions { Cgroup = rel } });
         _machine = Scope.Open(new Lmkd.Configuration.LmkdOptions());
         // The list the daemon's scanner thread would hold, fresh: the chooser trusts it (no scan at the kill).
         _machineChooser = new VictimChooser(new ScopeProcessSource(_scanner, _machine),
-            () => new CandidateCache.Snapshot(_warmMachine, Environment.TickCount64, TimeSpan.Zero), _self) { Rules = _rules };
+            () => new CandidateCache.Snapshot(_warmMachine, Environment.TickCount64, TimeSpan.Zero, _neverMachine), _self) { Rules = _rules };
+        // The same list with sizes a second old: no sweep since (the scanner thread starved), so the
+        // chooser reads the top bucket's sizes itself.
+        _machineChooserUnswept = new VictimChooser(new ScopeProcessSource(_scanner, _machine),
+            () => new CandidateCache.Snapshot(_warmMachine, Environment.TickCount64 - 1000, TimeSpan.Zero, _neverMachine), _self) { Rules = _rules };
         _cgroupChooser = new VictimChooser(new ScopeProcessSource(_scanner, _scopeLister),
-            () => new CandidateCache.Snapshot(_warmCgroup, Environment.TickCount64, TimeSpan.Zero), _self) { Rules = _rules };
+            () => new CandidateCache.Snapshot(_warmCgroup, Environment.TickCount64, TimeSpan.Zero, _neverCgroup), _self) { Rules = _rules };
         Console.WriteLine($"// /proc lists {counts.Entries} processes, {IdleProcesses.CountLiveProcesses()} live ({_idle.Started} idle sleeps added); {all.Count} are kill candidates; {_scanner.Scan(_inScope).Count} in {rel}");
     }
 
@@ -77,8 +84,11 @@ public class DecisionToSignalBenchmarks
     [Benchmark(Description = "Naive scan+Pick+identity check (cgroup scope, 3 of ~2,000)")]
     public bool NaiveCgroup() => IdentityHolds(VictimRanking.Pick(NaiveScanner.Scan(_inScope), 0, _rules, _self), NaiveScanner.ReadStartTime);
 
-    [Benchmark(Description = "Daemon's path: VictimChooser (list pids, newcomers, sizes across the top bucket, top re-read), identity check (machine)")]
+    [Benchmark(Description = "Daemon's path: VictimChooser (list pids, newcomers, swept sizes, top re-read), identity check (machine)")]
     public bool WarmMachine() => IdentityHolds(_machineChooser.Choose(0, Environment.TickCount64).Victim, _scanner.ReadStartTime);
+
+    [Benchmark(Description = "Daemon's path, sizes unswept for 1 s: VictimChooser reads 256 sizes of the top bucket too, identity check (machine)")]
+    public bool WarmMachineUnswept() => IdentityHolds(_machineChooserUnswept.Choose(0, Environment.TickCount64).Victim, _scanner.ReadStartTime);
 
     [Benchmark(Description = "Daemon's path: VictimChooser on the cgroup's cgroup.procs, identity check (cgroup scope)")]
     public bool WarmCgroup() => IdentityHolds(_cgroupChooser.Choose(0, Environment.TickCount64).Victim, _scanner.ReadStartTime);

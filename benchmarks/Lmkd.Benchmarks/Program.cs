@@ -2,6 +2,7 @@ using BenchmarkDotNet.Running;
 using Lmkd.Benchmarks;
 
 // `allocs` counts the monitor thread's own allocations per wake-up (exact, per thread).
+// `chooser-profile` splits the daemon's kill-time choice (~2,000 processes) into its parts;
 // `scan` times a full /proc scan per process at 2,000 and 10,000 processes against a C loop and the naive scanner.
 // `pressure` runs the real daemon under real pressure (a scenario, not BenchmarkDotNet);
 // `soak` runs one daemon through N consecutive pressure episodes and checks its kills, RSS, threads and fds (scripts/soak.sh);
@@ -12,6 +13,8 @@ if (args.Length > 0 && args[0] == "soak")
     return Soak.Run(args[1..]);
 if (args.Length > 0 && args[0] == "allocs")
     return AllocationCheck.Run(args[1..]);
+if (args.Length > 0 && args[0] == "chooser-profile")
+    return ChooserProfile.Run(args[1..]);
 if (args.Length > 0 && args[0] == "scan")
     return ScanCost.Run(args[1..]);
 
