@@ -294,6 +294,11 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
             Assert.False(d.HasExited, d.Output);
             Assert.Empty(d.EventsLike("Kill {KillId}"));
         }
+        // The one kill a daemon makes without pressure: its own throw-away sleep, at start, not in dry run.
+        var warmUp = Assert.Single(real.EventsLike("Warm-up kill of a throw-away child"));
+        Assert.Equal("Killed", warmUp.GetProperty("Outcome").GetString());
+        Assert.Empty(real.EventsLike("Warm-up kill skipped"));
+        Assert.Empty(dry.EventsLike("Warm-up kill"));
     }
 
     [PrivilegedFact]
