@@ -27,16 +27,8 @@ wait_file() { n=0; while [ ! -e "$1" ] && [ $n -lt "${2:-600}" ]; do sleep 0.1; 
 
 release=$(cat /proc/sys/kernel/osrelease)
 echo "kernel=$release"
-# Debian's stock kernel: virtio-blk and ext4 are modules, loaded in dependency order.
-if [ -f modules/ORDER ]; then
-  for m in $(cat modules/ORDER); do
-    gunzip -c "modules/$m.ko.gz" > "/tmp/$m.ko" && insmod "/tmp/$m.ko" || echo "insmod $m failed"
-    rm -f "/tmp/$m.ko"
-  done
-fi
-wait_file /dev/vda 100 || { echo "error=no /dev/vda (boot with run-in-vm --disk)"; exit 1; }
-mkdir -p /mnt
-mount -t ext4 -o ro,noload /dev/vda /mnt || { echo "error=mount /dev/vda failed"; exit 1; }
+. ./guest-disk.sh
+mount_disk || exit 1
 echo "file_kb=$(( $(wc -c < /mnt/ws.bin) / 1024 )) anon_mb=$ANON_MB memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 
 case $release in

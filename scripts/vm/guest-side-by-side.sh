@@ -38,16 +38,8 @@ wait_dead() { n=0; while ! dead "$1" && [ $n -lt "${2:-300}" ]; do sleep 0.1; n=
 oom_kills() { sed -n 's/^oom_kill //p' /proc/vmstat; }
 
 echo "kernel=$(cat /proc/sys/kernel/osrelease)"
-# Debian's stock kernel: virtio-blk, ext4 and zram are modules, loaded in dependency order.
-if [ -f modules/ORDER ]; then
-  for m in $(cat modules/ORDER); do
-    gunzip -c "modules/$m.ko.gz" > "/tmp/$m.ko" && insmod "/tmp/$m.ko" || echo "insmod $m failed"
-    rm -f "/tmp/$m.ko"
-  done
-fi
-wait_file /dev/vda 100 || { echo "error=no /dev/vda (boot with run-in-vm --disk)"; exit 1; }
-mkdir -p /mnt
-mount -t ext4 -o ro,noload /dev/vda /mnt || { echo "error=mount /dev/vda failed"; exit 1; }
+. ./guest-disk.sh
+mount_disk || exit 1
 echo "memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) memavailable_kb=$($H avail) lmkd_args=$LMKD_ARGS earlyoom_args=$EARLYOOM_ARGS"
 
 PIDS=
