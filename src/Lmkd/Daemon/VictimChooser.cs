@@ -61,8 +61,9 @@ public sealed class VictimChooser
     /// <summary>A list older than this at a kill is replaced by a full scan on the spot.</summary>
     public const int StaleMs = 2000;
     /// <summary>
-    /// Processes re-read at the top of the ranking (~50 µs each). The sizes read just before put the
-    /// heaviest first, so the re-reads only confirm what is true of them; 32 cost 1.6 ms of the 5 ms aim.
+    /// Processes re-read at the top of the ranking (~50 µs each). The sizes (swept, or read just
+    /// before) already put the heaviest first, so the re-reads confirm what is true of them; 32 cost
+    /// 1.6 ms of the 5 ms aim.
     /// </summary>
     public const int MaxReads = 16;
     /// <summary>
