@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Xunit.Abstractions;
 
@@ -127,25 +125,7 @@ public sealed class GaveBackFixture
 
     private static GaveBackBoot BootKernel(string kernel)
     {
-        var psi = new ProcessStartInfo(Path.Combine(VmFixture.RepoRoot, "scripts", "vm", "boot-gave-back.sh"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "--kernel", kernel, "starved" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        string output = stdout + stderr.Result;
-        // The whole guest console, for whoever reads a failure in CI.
-        string log = Path.Combine(Path.GetDirectoryName(VmSummary.PathName)!, $"vm-gave-back-{kernel}.log");
-        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        File.WriteAllText(log, output, Encoding.UTF8);
-        if (p.ExitCode != 0)
-            throw new Xunit.Sdk.XunitException($"scripts/vm/boot-gave-back.sh --kernel {kernel} failed ({p.ExitCode}):\n{output}");
-        string release = output.Split('\n').FirstOrDefault(l => l.StartsWith("kernel=", StringComparison.Ordinal))?["kernel=".Length..].Trim() ?? "?";
-        return new GaveBackBoot { KernelName = kernel, Release = release, Output = output, Sections = GuestRun.Split(output) };
+        var boot = GuestBoot.Run("boot-gave-back.sh", kernel, $"vm-gave-back-{kernel}.log", ["--kernel", kernel, "starved"]);
+        return new GaveBackBoot { KernelName = kernel, Release = boot.Release, Output = boot.Output, Sections = boot.Sections };
     }
 }

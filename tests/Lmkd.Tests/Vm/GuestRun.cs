@@ -53,7 +53,7 @@ public sealed class GuestRun
         return new GuestRun
         {
             KernelName = kernelName,
-            Release = output.Split('\n').FirstOrDefault(l => l.StartsWith("kernel=", StringComparison.Ordinal))?["kernel=".Length..].Trim() ?? "?",
+            Release = GuestBoot.ReleaseOf(output),
             Output = output,
             ExitCode = p.ExitCode,
             Elapsed = sw.Elapsed,
@@ -134,10 +134,7 @@ public sealed class VmFixture : IDisposable
         string vmDir = Path.Combine(_work, kernel);
         Script("build-guest.sh", vmDir, modules);
         var run = GuestRun.Boot(kernel, image, vmDir, runInVm);
-        // The whole guest console, for whoever reads a failure in CI.
-        string log = Path.Combine(Path.GetDirectoryName(VmSummary.PathName)!, $"vm-{kernel}.log");
-        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        File.WriteAllText(log, run.Output);
+        VmSummary.SaveLog($"vm-{kernel}.log", run.Output);
         return run;
     }
 
@@ -206,4 +203,41 @@ public static class VmSummary
             File.WriteAllText(PathName, sb.ToString());
         }
     }
+
+    /// <summary>A guest's whole console, beside the figures, for whoever reads a failure in CI.</summary>
+    public static void SaveLog(string name, string output)
+    {
+        string log = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(PathName)!, name);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(log)!);
+        File.WriteAllText(log, output, Encoding.UTF8);
+    }
+}
+
+/// <summary>One boot through a scripts/vm/boot-*.sh script: its console, the kernel release it printed, its sections.</summary>
+public sealed record GuestBoot(string KernelName, string Release, string Output, Dictionary<string, string[]> Sections)
+{
+    /// <summary>Runs scripts/vm/<paramref name="script"/> with <paramref name="args"/>, keeps the console as <paramref name="logName"/>, and fails on a non-zero exit.</summary>
+    public static GuestBoot Run(string script, string kernel, string logName, IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(System.IO.Path.Combine(VmFixture.RepoRoot, "scripts", "vm", script))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        string output = stdout + stderr.Result;
+        VmSummary.SaveLog(logName, output);
+        if (p.ExitCode != 0)
+            throw new Xunit.Sdk.XunitException($"scripts/vm/{script} {string.Join(' ', args)} failed ({p.ExitCode}):\n{output}");
+        return new GuestBoot(kernel, ReleaseOf(output), output, GuestRun.Split(output));
+    }
+
+    /// <summary>The release the guest printed first ("kernel=..."), or "?".</summary>
+    public static string ReleaseOf(string output) =>
+        output.Split('\n').FirstOrDefault(l => l.StartsWith("kernel=", StringComparison.Ordinal))?["kernel=".Length..].Trim() ?? "?";
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Xunit.Abstractions;
@@ -180,7 +179,7 @@ public sealed class WholeMachineFixture
 {
     public static readonly string[] Scenarios = ["noswap-50", "zram-50", "noneed-50"];
 
-    private readonly Dictionary<string, Lazy<(string Release, Dictionary<string, string[]> Sections, string Output)>> _boots = new()
+    private readonly Dictionary<string, Lazy<GuestBoot>> _boots = new()
     {
         [VmFixture.ReapKill] = new(() => Boot(VmFixture.ReapKill)),
         [VmFixture.Stock] = new(() => Boot(VmFixture.Stock)),
@@ -188,34 +187,13 @@ public sealed class WholeMachineFixture
 
     public WholeMachineRun Run(string kernel, string scenario)
     {
-        var (release, sections, output) = _boots[kernel].Value;
-        var section = sections.FirstOrDefault(s => s.Key.EndsWith($"-{scenario}-lmkd", StringComparison.Ordinal));
+        var boot = _boots[kernel].Value;
+        var section = boot.Sections.FirstOrDefault(s => s.Key.EndsWith($"-{scenario}-lmkd", StringComparison.Ordinal));
         if (section.Value is null)
-            throw new Xunit.Sdk.XunitException($"{kernel}: the guest printed no run of {scenario} for lmkd. Output:\n{output}");
-        return new WholeMachineRun { KernelName = kernel, Release = release, Scenario = scenario, Lines = section.Value };
+            throw new Xunit.Sdk.XunitException($"{kernel}: the guest printed no run of {scenario} for lmkd. Output:\n{boot.Output}");
+        return new WholeMachineRun { KernelName = kernel, Release = boot.Release, Scenario = scenario, Lines = section.Value };
     }
 
-    private static (string, Dictionary<string, string[]>, string) Boot(string kernel)
-    {
-        var psi = new ProcessStartInfo(Path.Combine(VmFixture.RepoRoot, "scripts", "vm", "boot-side-by-side.sh"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "--kernel", kernel }.Concat(Scenarios.Select(s => s + ":lmkd")))
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        string output = stdout + stderr.Result;
-        // The whole guest console, for whoever reads a failure in CI.
-        string log = Path.Combine(Path.GetDirectoryName(VmSummary.PathName)!, $"vm-whole-machine-{kernel}.log");
-        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        File.WriteAllText(log, output);
-        if (p.ExitCode != 0)
-            throw new Xunit.Sdk.XunitException($"scripts/vm/boot-side-by-side.sh --kernel {kernel} failed ({p.ExitCode}):\n{output}");
-        string release = output.Split('\n').FirstOrDefault(l => l.StartsWith("kernel=", StringComparison.Ordinal))?["kernel=".Length..].Trim() ?? "?";
-        return (release, GuestRun.Split(output), output);
-    }
+    private static GuestBoot Boot(string kernel) =>
+        GuestBoot.Run("boot-side-by-side.sh", kernel, $"vm-whole-machine-{kernel}.log", ["--kernel", kernel, .. Scenarios.Select(s => s + ":lmkd")]);
 }
