@@ -19,15 +19,8 @@ while [ $# -gt 0 ]; do
 done
 shared=${LMKD_VM_KERNEL_DIR:-$repo/../shared/kernel}
 shared=$(cd "$shared" && pwd)
-modules=
-case $kernel in
-  reapkill) image="$shared/bzImage-6.1.192-reapkill" ;;
-  # The lab kernel: REAP_KILL also drops the victim's private clean file pages from the page cache.
-  reapkill-file) image="$shared/bzImage-6.1.192-reapkill-file" ;;
-  stock) image=$("$repo/scripts/vm/stock-kernel.sh"); modules=$(cd "$(dirname "$image")/../modules" && pwd) ;;
-  *) image=$kernel ;;
-esac
-[ -f "$image" ] || { echo "boot-gave-back: no kernel image $image" >&2; exit 2; }
+k=$("$repo/scripts/vm/kernel-image.sh" "$kernel")
+image=$(sed -n 1p <<< "$k") modules=$(sed -n 2p <<< "$k")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

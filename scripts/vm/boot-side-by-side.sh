@@ -24,14 +24,8 @@ done
 [ $# -gt 0 ] || { sed -n '5,6p' "$0" >&2; exit 2; }
 shared=${LMKD_VM_KERNEL_DIR:-$repo/../shared/kernel}
 shared=$(cd "$shared" && pwd)
-modules=
-case $kernel in
-  # The REAP_KILL kernel of ../shared/kernel (run-in-vm's default), not the lab one that also evicts file pages.
-  reapkill) image="$shared/bzImage-6.1.192-reapkill" ;;
-  stock) image=$("$repo/scripts/vm/stock-kernel.sh"); modules=$(cd "$(dirname "$image")/../modules" && pwd) ;;
-  *) image=$kernel ;;
-esac
-[ -f "$image" ] || { echo "boot-side-by-side: no kernel image $image" >&2; exit 2; }
+k=$("$repo/scripts/vm/kernel-image.sh" "$kernel")
+image=$(sed -n 1p <<< "$k") modules=$(sed -n 2p <<< "$k")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
