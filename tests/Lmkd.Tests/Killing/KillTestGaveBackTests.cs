@@ -55,14 +55,17 @@ public class KillTestGaveBackTests
         };
     }
 
+    /// <summary>REAP_KILL on the -file kernel: 200 MiB of file cache and 32 MiB of anon back at the call.</summary>
+    private static KillTestCommand.Report ReapKillOfAStarvedFileVictim() => Report(ReapMode.ReapKill,
+        before: Mem(500, 700, 300, 100),
+        atReap: Mem(732, 932, 100, 68),
+        atExit: Mem(733, 932, 100, 68),
+        later: Mem(740, 936, 101, 67));
+
     [Fact]
     public void Json_gives_the_victims_rss_by_kind_and_the_machines_change_at_the_reap_the_exit_and_1_s_later()
     {
-        var r = Report(ReapMode.ReapKill,
-            before: Mem(500, 700, 300, 100),
-            atReap: Mem(732, 932, 100, 68),
-            atExit: Mem(733, 932, 100, 68),
-            later: Mem(740, 936, 101, 67));
+        var r = ReapKillOfAStarvedFileVictim();
         var o = new StringWriter();
         KillTestCommand.WriteJson(o, r);
 
@@ -116,11 +119,7 @@ public class KillTestGaveBackTests
     [Fact]
     public void Text_is_a_table_of_net_changes_in_MiB_labelled_as_the_machines()
     {
-        var r = Report(ReapMode.ReapKill,
-            before: Mem(500, 700, 300, 100),
-            atReap: Mem(732, 932, 100, 68),
-            atExit: Mem(733, 932, 100, 68),
-            later: Mem(740, 936, 101, 67));
+        var r = ReapKillOfAStarvedFileVictim();
         var o = new StringWriter();
         KillTestCommand.WriteText(o, r);
         string[] lines = o.ToString().Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
