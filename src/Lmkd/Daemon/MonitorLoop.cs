@@ -206,7 +206,8 @@ public sealed class MonitorLoop : IDisposable
         // kernel does before it renames the task: the comm may still read as Lmkd's for a moment (in
         // slow guests, at most starts). So wait for it, briefly.
         var child = _scanner.Read(childPid);
-        for (var wait = Stopwatch.StartNew(); child is not { Comm: "sleep" } && child is not null && wait.ElapsedMilliseconds < 500;)
+        var wait = Stopwatch.StartNew();
+        while (child is { Comm: not "sleep" } && wait.ElapsedMilliseconds < 500)
         {
             Thread.Sleep(5);
             child = _scanner.Read(childPid);
@@ -220,7 +221,7 @@ public sealed class MonitorLoop : IDisposable
         // the same bookkeeping, without the one flag whose reach is more than the child.
         var warmUp = new Killer(_kernel, ReapMode == Killing.ReapMode.KillOnly ? Killing.ReapMode.KillOnly : Killing.ReapMode.KillThenReap,
             _scanner.ReadStartTime, readMemory: ReadReaperMemory);
-        var r = warmUp.Kill(child!, dryRun: false, timeoutMs: 2000);
+        var r = warmUp.Kill(child, dryRun: false, timeoutMs: 2000);
         var fake = new PendingKill(0, default, default, child, Stopwatch.GetTimestamp()) { Result = r, SubmitTimestamp = Stopwatch.GetTimestamp() };
         // Format the kill event without writing it: the formatting code is what needs to be resident.
         _ = FinishedKill.From(0, default, child, r, _scope.CgroupPath);
