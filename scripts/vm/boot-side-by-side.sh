@@ -7,6 +7,7 @@
 #       RUN = SCENARIO:DAEMON, e.g. noswap-20:lmkd zram-50:earlyoom noneed:lmkd
 #
 #   LMKD_VM_ARGS     extra switches for Lmkd in the guest, e.g. "--Lmkd:Policy:SwapFreeLowPercentage=20"
+#   LMKD_VM_TRACE=1  each run also prints the protected process's gaps and memory every 20 ms
 #   LMKD_VM_KERNEL_DIR  the folder with run-in-vm and the REAP_KILL bzImage (default ../shared/kernel)
 # A guest of 1 GiB by default: the size issue 9 measured on, big enough that Lmkd, earlyoom, two
 # background processes, the protected process and its page cache leave the hog most of it.
@@ -39,6 +40,7 @@ case " $* " in
     cp "$(dirname "$eo")/../../etc/default/earlyoom" "$dir/earlyoom.default" ;;
 esac
 printf '%s\n' "${LMKD_VM_ARGS:-}" > "$dir/lmkd-args"
+[ -z "${LMKD_VM_TRACE:-}" ] || touch "$dir/trace"
 disk=$("$repo/scripts/vm/disk-image.sh" 64)
 # Every run takes 25-90 s under emulation (a 20 MiB/s hog fills 1 GiB in about 40 s; the guest
 # gives a hog 180 s to die).

@@ -18,6 +18,8 @@
 #   - a hog at oom_score_adj 0 growing RATE MiB/s until killed. noneed: it stops once MemAvailable
 #     is under 5 % of MemTotal and holds 20 s; nothing needs to die there.
 #   noswap: no swap at all; zram: a small zram swap ($ZRAM_MB MiB) that the workloads fill 3:1.
+# With ./trace (LMKD_VM_TRACE=1 for boot-side-by-side.sh), each run also prints the protected
+# process's gaps over 150 ms and memory's figures every 20 ms (vmhelper trace).
 # Between runs the state is reset: leftovers killed, swap off and zram reset, caches dropped, the
 # kernel log cleared.
 set -u
@@ -52,7 +54,7 @@ reset() {
   sync; echo 3 > /proc/sys/vm/drop_caches
   echo 1 > /proc/sys/vm/compact_memory 2>/dev/null
   dmesg -c > /dev/null
-  rm -f /tmp/*.ready /tmp/*.out /tmp/*.log
+  rm -f /tmp/*.ready /tmp/*.out /tmp/*.log /tmp/*.gaps
 }
 
 # by PID: who killed PID, from the kernel's log and the daemon's.
@@ -117,13 +119,15 @@ run_one() {
   $H hog 0 0 "$rate" /tmp/hog.ready $hold > /tmp/hog.out & hog=$!
   $H deaths /tmp/deaths.log protected=$prot bg1000=$b1 bg800=$b2 hog=$hog & w=$!
   PIDS="$PIDS $hog $w"
+  tr_pid=
+  if [ -e trace ]; then $H trace /tmp/trace.log 20 & tr_pid=$!; PIDS="$PIDS $tr_pid"; fi
   echo "pids protected=$prot bg1000=$b1 bg800=$b2 hog=$hog daemon=$d"
   echo "setup_ms reset=$((tr - ts)) workloads=$((tw - tr)) ($waited ) daemon=$((td - tw))"
   wait_dead "$hog" 1800; hog_dead=$?
   sleep 1.5   # what happens right after: a late kill, the protected process's last gaps
   states="states protected=$($H state "$prot") bg1000=$($H state "$b1") bg800=$($H state "$b2")"
   kill "$d" 2>/dev/null; sleep 0.3
-  kill "$w" "$prot" 2>/dev/null; sleep 0.3
+  kill "$w" "$prot" $tr_pid 2>/dev/null; sleep 0.3
   dead "$hog" || kill -9 "$hog"   # not killed within the time: ended here, not counted as a kill
   wait "$hog"; hog_rc=$?
   t0=0; [ -f /tmp/hog.ready ] && read -r _ t0 < /tmp/hog.ready
@@ -144,6 +148,11 @@ run_one() {
   echo "--- daemon log"
   cat /tmp/daemon.log
   echo "--- end of daemon log"
+  if [ -n "$tr_pid" ]; then
+    echo "--- trace (kB; vmstat counters in pages)"
+    cat /tmp/prot.out.gaps /tmp/trace.log 2>/dev/null
+    echo "--- end of trace"
+  fi
   # The result: kills in the order the deaths came, each with its killer; the first kill timed
   # from the hog's start; the protected process's longest gap.
   kills= first=none

@@ -11,6 +11,8 @@ public sealed record HeadroomLevel
     public double HeadroomPct { get; set; }
     /// <summary>The lowest oom_score_adj a kill at this level may reach.</summary>
     public int MinScoreAdj { get; set; }
+    /// <summary>This level's own horizon (see <see cref="HeadroomOptions.HorizonMs"/>); null: that one.</summary>
+    public int? HorizonMs { get; set; }
 }
 
 /// <summary>
@@ -65,16 +67,22 @@ public sealed record HeadroomOptions
 
     /// <summary>
     /// Defaults for machines and containers without swap. Cheap kills first: cached and background
-    /// processes (900 and above, Android's CACHED_APP_MIN_ADJ) may go at 8 %; oom_score_adj 0 only
-    /// below 1.5 %.
+    /// processes (900 and above, Android's CACHED_APP_MIN_ADJ) may go at 8 % when a fast fill would
+    /// use up the rest within the horizon; oom_score_adj 0 only below 2.5 %, and only when memory
+    /// would be gone within 2 s. That level looks further ahead because, without swap, reclaim
+    /// starts evicting the page cache that is left (other processes' working sets) once free memory
+    /// reaches the low watermark, about a second before headroom runs out at 20 MiB/s in 1 GiB. It
+    /// sits well below where a machine that fills to under 5 % and then holds steady settles (4-5 %).
     /// </summary>
     public static List<HeadroomLevel> DefaultLevels() =>
     [
         new() { HeadroomPct = 8, MinScoreAdj = 900 },
         new() { HeadroomPct = 5, MinScoreAdj = 600 },
-        new() { HeadroomPct = 3, MinScoreAdj = 200 },
-        new() { HeadroomPct = 1.5, MinScoreAdj = 0 },
+        new() { HeadroomPct = 2.5, MinScoreAdj = 0, HorizonMs = 2000 },
     ];
+
+    /// <summary>The horizon of <paramref name="level"/>: its own, else <see cref="HorizonMs"/>.</summary>
+    public int HorizonOf(HeadroomLevel level) => level.HorizonMs ?? HorizonMs;
 
     /// <summary>The levels in force, most headroom first.</summary>
     public HeadroomLevel[] EffectiveLevels() =>
@@ -90,6 +98,8 @@ public sealed record HeadroomOptions
                 yield return ($"Levels:{i}:HeadroomPct", $"must be in (0, 100) percent of the scope's memory (got {l.HeadroomPct})");
             if (l.MinScoreAdj is < -999 or > 1000)
                 yield return ($"Levels:{i}:MinScoreAdj", $"must be an oom_score_adj in [-999, 1000] (got {l.MinScoreAdj})");
+            if (l.HorizonMs is { } h && (h < Math.Max(50, ImminentMs) || h > 60_000))
+                yield return ($"Levels:{i}:HorizonMs", $"must be in [{Math.Max(50, ImminentMs)}, 60000] ms: at least 50 and ImminentMs={ImminentMs} (got {h})");
         }
         var levels = EffectiveLevels();
         for (int i = 1; i < levels.Length; i++)

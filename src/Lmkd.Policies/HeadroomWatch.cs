@@ -38,7 +38,7 @@ public readonly record struct HeadroomJudgement
 /// <summary>
 /// Android lmkd's minfree-levels mode, driven by headroom instead of free pages and file cache, and
 /// gated on a fill rate so that a scope that is full but steady is left alone: below a level, a kill
-/// may reach that level's oom_score_adj only when headroom would run out within the horizon (or at
+/// may reach that level's oom_score_adj only when headroom would run out within its horizon (or at
 /// once, when about to run out), or when reclaim is failing below the deepest level. Pure; one
 /// instance per monitor thread.
 /// </summary>
@@ -47,6 +47,7 @@ public sealed class HeadroomWatch
     private readonly HeadroomTrend _trend = new();
     private HeadroomOptions _options = null!;
     private HeadroomLevel[] _levels = [];
+    private int _longestHorizonMs;
 
     public HeadroomWatch(HeadroomOptions options) => UpdateOptions(options);
 
@@ -59,6 +60,7 @@ public sealed class HeadroomWatch
             throw new ArgumentException($"{key}: {error}", nameof(options));
         _options = options with { Levels = [.. options.Levels.Select(l => l with { })] };
         _levels = _options.EffectiveLevels();
+        _longestHorizonMs = _levels.Select(_options.HorizonOf).DefaultIfEmpty(_options.HorizonMs).Max();
     }
 
     /// <summary>After a kill: the samples before it say nothing about the rate from now on.</summary>
@@ -81,10 +83,16 @@ public sealed class HeadroomWatch
         long usable = Math.Max(0, headroom - Share(total, o.ReservePct));
         long msToExhaustion = rate > 0 ? usable * 1000 / rate : -1;
 
-        int level = -1; // the deepest level headroom is below
+        int level = -1;  // the deepest level headroom is below
+        int within = -1; // the deepest of those whose horizon the fill would not outlast
         for (int i = 0; i < _levels.Length; i++)
-            if (headroom < Share(total, _levels[i].HeadroomPct))
-                level = i;
+        {
+            if (headroom >= Share(total, _levels[i].HeadroomPct))
+                continue;
+            level = i;
+            if (msToExhaustion >= 0 && msToExhaustion < o.HorizonOf(_levels[i]))
+                within = i;
+        }
 
         bool swapAbsorbs = !swapLow && usableSwapKb > 0;
         var reason = KillReason.None;
@@ -95,8 +103,8 @@ public sealed class HeadroomWatch
             var deepest = _levels[^1];
             if (msToExhaustion >= 0 && msToExhaustion < o.ImminentMs)
                 (reason, basis, minAdj) = (KillReason.LowHeadroom, HeadroomBasis.Imminent, deepest.MinScoreAdj);
-            else if (msToExhaustion >= 0 && msToExhaustion < o.HorizonMs)
-                (reason, basis, minAdj) = (KillReason.LowHeadroom, HeadroomBasis.FillRate, _levels[level].MinScoreAdj);
+            else if (within >= 0)
+                (reason, basis, minAdj) = (KillReason.LowHeadroom, HeadroomBasis.FillRate, _levels[within].MinScoreAdj);
             else if (level == _levels.Length - 1 && reclaimEfficiencyPct >= 0 && reclaimEfficiencyPct < o.ReclaimFailingEfficiencyPct
                 && m.InactiveFileKb < Share(total, deepest.HeadroomPct))
                 (reason, basis, minAdj) = (KillReason.ReclaimFailing, HeadroomBasis.ReclaimFailing, deepest.MinScoreAdj);
@@ -108,7 +116,7 @@ public sealed class HeadroomWatch
         long fastestKbPerSec = Math.Max((long)o.AssumedFillRateMibPerSec * 1024, rate);
         long nextMs = Math.Clamp(room * 1000 / fastestKbPerSec, o.SampleMinMs, o.SampleMaxMs);
 
-        bool concern = !swapAbsorbs && (level >= 0 || (msToExhaustion >= 0 && msToExhaustion < 4L * o.HorizonMs));
+        bool concern = !swapAbsorbs && (level >= 0 || (msToExhaustion >= 0 && msToExhaustion < 4L * _longestHorizonMs));
         return new HeadroomJudgement
         {
             Reason = reason,
@@ -116,7 +124,7 @@ public sealed class HeadroomWatch
             Basis = basis,
             HeadroomKb = headroom,
             HeadroomPct = headroom * 100.0 / total,
-            LevelPct = level >= 0 ? _levels[level].HeadroomPct : 0,
+            LevelPct = basis == HeadroomBasis.FillRate ? _levels[within].HeadroomPct : level >= 0 ? _levels[level].HeadroomPct : 0,
             FillRateKbPerSec = rate,
             MsToExhaustion = msToExhaustion,
             SwapAbsorbs = swapAbsorbs,

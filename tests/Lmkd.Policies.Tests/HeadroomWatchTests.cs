@@ -106,7 +106,7 @@ public sealed record HeadroomCase(
 
 public class HeadroomWatchTests
 {
-    // 1,000,000 kB of memory: 1 % is 10,000 kB. Levels 8/900, 5/600, 3/200, 1.5/0; reserve 0.5 %.
+    // 1,000,000 kB of memory: 1 % is 10,000 kB. Levels 8/900, 5/600 (500 ms horizon), 2.5/0 (2 s); reserve 0.5 %.
     internal const long Total = 1_000_000;
 
     internal static MemorySnapshot At(double pct, double inactivePct = 0) => new()
@@ -142,10 +142,13 @@ public class HeadroomWatchTests
         new("falling fast above 8 %", 30, 10, 500, HeadroomBasis.None, 0),
         // Falling slowly below a level: out well beyond the horizon.
         new("7 % falling 1 %/s (6.5 s left)", 8, 7, 1000, HeadroomBasis.None, 0),
-        // Below a level and out within the horizon (500 ms): that level's reach.
+        // Below a level and out within its horizon (500 ms; 2 s at 2.5 %): that level's reach.
         new("7 % falling 14 %/s (464 ms left)", 14, 7, 500, HeadroomBasis.FillRate, 900),
+        new("7 % falling 7 %/s (929 ms left)", 14, 7, 1000, HeadroomBasis.None, 0),
         new("4 % falling 8 %/s (437 ms left)", 8, 4, 500, HeadroomBasis.FillRate, 600),
-        new("2.5 % falling 5 %/s (400 ms left)", 5, 2.5, 500, HeadroomBasis.FillRate, 200),
+        new("4 % falling 2 %/s (1.75 s left), above the 2.5 % level", 6, 4, 1000, HeadroomBasis.None, 0),
+        new("2.4 % falling 2 %/s (950 ms left)", 4.4, 2.4, 1000, HeadroomBasis.FillRate, 0),
+        new("2 % falling 0.5 %/s (3 s left)", 2.5, 2, 1000, HeadroomBasis.None, 0),
         new("1.4 % falling 2 %/s (450 ms left)", 2.4, 1.4, 500, HeadroomBasis.FillRate, 0),
         // Out within ImminentMs (250): the deepest reach at once, whatever the level.
         new("7 % falling 60 %/s (108 ms left)", 13, 7, 100, HeadroomBasis.Imminent, 0),
@@ -156,7 +159,7 @@ public class HeadroomWatchTests
         new("1 % steady, reclaim frees 5 % of its scan", 1, 1, 1000, HeadroomBasis.ReclaimFailing, 0, Efficiency: 5, InactivePct: 0.5),
         new("1 % steady, reclaim frees 50 %", 1, 1, 1000, HeadroomBasis.None, 0, Efficiency: 50, InactivePct: 0.5),
         new("1 % steady, reclaim failing but much cache", 1, 1, 1000, HeadroomBasis.None, 0, Efficiency: 5, InactivePct: 3),
-        new("2 % steady, reclaim failing above the deepest level", 2, 2, 1000, HeadroomBasis.None, 0, Efficiency: 5, InactivePct: 0.5),
+        new("4 % steady, reclaim failing above the deepest level", 4, 4, 1000, HeadroomBasis.None, 0, Efficiency: 5, InactivePct: 0.5),
     };
 
     [Theory]
@@ -274,6 +277,28 @@ public class HeadroomWatchTests
         Assert.Equal(HeadroomBasis.Imminent, j.Basis);
         Assert.Equal(500, j.MinScoreAdj);
     }
+
+    [Fact]
+    public void A_level_with_a_longer_horizon_of_its_own_kills_a_slower_fill()
+    {
+        var o = HeadroomOptions.Default with
+        {
+            Levels = [new() { HeadroomPct = 20, MinScoreAdj = 900 }, new() { HeadroomPct = 10, MinScoreAdj = 0, HorizonMs = 3000 }],
+        };
+        // 15 % falling 10 %/s: out in 1.45 s. Below 20 % only, whose horizon is the 500 ms one: no kill.
+        Assert.Equal(KillReason.None, Slide(new HeadroomWatch(o), 25, 15, 1000).Reason);
+        // 9 % falling 10 %/s: out in 850 ms, past the 20 % level's horizon, within the 10 % level's.
+        var j = Slide(new HeadroomWatch(o), 19, 9, 1000);
+        Assert.Equal((HeadroomBasis.FillRate, 0, 10.0), (j.Basis, j.MinScoreAdj, j.LevelPct));
+        // The other way round: a shallower level that looks further ahead than the deepest one
+        // decides while the deepest one's horizon is not met.
+        o = HeadroomOptions.Default with
+        {
+            Levels = [new() { HeadroomPct = 20, MinScoreAdj = 900, HorizonMs = 3000 }, new() { HeadroomPct = 10, MinScoreAdj = 0 }],
+        };
+        j = Slide(new HeadroomWatch(o), 19, 9, 1000);
+        Assert.Equal((HeadroomBasis.FillRate, 900, 20.0), (j.Basis, j.MinScoreAdj, j.LevelPct));
+    }
 }
 
 public class HeadroomOptionsTests
@@ -292,7 +317,10 @@ public class HeadroomOptionsTests
         { "less headroom, shallower", new() { Levels = [new() { HeadroomPct = 5, MinScoreAdj = 0 }, new() { HeadroomPct = 2, MinScoreAdj = 900 }] }, "Levels" },
         { "horizon", new() { HorizonMs = 10, ImminentMs = 5 }, "HorizonMs" },
         { "imminent above horizon", new() { ImminentMs = 600 }, "ImminentMs" },
-        { "reserve at the lowest level", new() { ReservePct = 1.5 }, "ReservePct" },
+        { "reserve at the lowest level", new() { ReservePct = 3 }, "ReservePct" },
+        { "level horizon", new() { Levels = [new() { HeadroomPct = 5, MinScoreAdj = 0, HorizonMs = 40 }] }, "Levels:0:HorizonMs" },
+        { "level horizon below imminent", new() { Levels = [new() { HeadroomPct = 5, MinScoreAdj = 0, HorizonMs = 200 }] }, "Levels:0:HorizonMs" },
+        { "level horizon over a minute", new() { Levels = [new() { HeadroomPct = 5, MinScoreAdj = 0, HorizonMs = 60_001 }] }, "Levels:0:HorizonMs" },
         { "rate", new() { AssumedFillRateMibPerSec = 0 }, "AssumedFillRateMibPerSec" },
         { "sample min", new() { SampleMinMs = 0 }, "SampleMinMs" },
         { "sample max below min", new() { SampleMinMs = 100, SampleMaxMs = 50 }, "SampleMaxMs" },
@@ -316,6 +344,6 @@ public class HeadroomOptionsTests
         var o = new HeadroomOptions { Levels = [new() { HeadroomPct = 2, MinScoreAdj = 0 }, new() { HeadroomPct = 9, MinScoreAdj = 950 }] };
         Assert.Empty(o.Validate());
         Assert.Equal([9.0, 2.0], o.EffectiveLevels().Select(l => l.HeadroomPct));
-        Assert.Equal(4, new HeadroomOptions().EffectiveLevels().Length); // empty: the defaults
+        Assert.Equal(3, new HeadroomOptions().EffectiveLevels().Length); // empty: the defaults
     }
 }

@@ -719,7 +719,7 @@ public sealed class MonitorLoop : IDisposable
     }
 
     private static string DescribeHeadroom(HeadroomOptions h) => !h.Enabled ? "off"
-        : $"levels {string.Join(", ", h.EffectiveLevels().Select(l => $"{l.HeadroomPct.ToString(System.Globalization.CultureInfo.InvariantCulture)}%->{l.MinScoreAdj}"))}; horizon {h.HorizonMs} ms, imminent {h.ImminentMs} ms; sampled every {h.SampleMinMs}-{h.SampleMaxMs} ms assuming {h.AssumedFillRateMibPerSec} MiB/s";
+        : $"levels {string.Join(", ", h.EffectiveLevels().Select(l => $"{l.HeadroomPct.ToString(System.Globalization.CultureInfo.InvariantCulture)}%->{l.MinScoreAdj}{(l.HorizonMs is { } ms ? $" within {ms} ms" : "")}"))}; horizon {h.HorizonMs} ms, imminent {h.ImminentMs} ms; sampled every {h.SampleMinMs}-{h.SampleMaxMs} ms assuming {h.AssumedFillRateMibPerSec} MiB/s";
 
     internal static RankingRules BuildRules(LmkdOptions o) => new()
     {

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Lmkd.Configuration;
+using Lmkd.Policies;
 
 namespace Lmkd.Tests.Configuration;
 
@@ -143,6 +144,7 @@ public sealed class OptionsLoaderTests
     [InlineData("--Lmkd:Headroom:HorizonMs=10", "Lmkd:Headroom:HorizonMs")]
     [InlineData("--Lmkd:Headroom:Levels:0:HeadroomPct=0", "Lmkd:Headroom:Levels:0:HeadroomPct")]
     [InlineData("--Lmkd:Headroom:Levels:0:MinScoreAdj=1001", "Lmkd:Headroom:Levels:0:MinScoreAdj")]
+    [InlineData("--Lmkd:Headroom:Levels:0:HorizonMs=10", "Lmkd:Headroom:Levels:0:HorizonMs")]
     [InlineData("--Lmkd:Notify:DesktopBurst=0", "Lmkd:Notify:DesktopBurst")]
     [InlineData("--Lmkd:Notify:DesktopIntervalMs=10", "Lmkd:Notify:DesktopIntervalMs")]
     [InlineData("--Lmkd:Hooks:PostKill=notify-admin --now", "Lmkd:Hooks:PostKill")]
@@ -183,11 +185,12 @@ public sealed class OptionsLoaderTests
     [Fact]
     public void Configured_headroom_levels_replace_the_defaults_rather_than_append()
     {
-        var o = Load(out var errors, "--Lmkd:Headroom:Levels:0:HeadroomPct=6", "--Lmkd:Headroom:Levels:0:MinScoreAdj=100");
+        var o = Load(out var errors, "--Lmkd:Headroom:Levels:0:HeadroomPct=6", "--Lmkd:Headroom:Levels:0:MinScoreAdj=100", "--Lmkd:Headroom:Levels:0:HorizonMs=3000");
         Assert.Empty(errors);
         var level = Assert.Single(o!.Headroom.Levels);
-        Assert.Equal((6.0, 100), (level.HeadroomPct, level.MinScoreAdj));
-        Assert.Equal(4, Load(out _)!.Headroom.Levels.Count); // none configured: the defaults
+        Assert.Equal((6.0, 100, (int?)3000), (level.HeadroomPct, level.MinScoreAdj, level.HorizonMs));
+        var defaults = Load(out _)!.Headroom.Levels; // none configured: the defaults
+        Assert.Equal(HeadroomOptions.DefaultLevels(), defaults);
     }
 
     [Fact]

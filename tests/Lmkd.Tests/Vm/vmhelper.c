@@ -26,12 +26,17 @@
  *                                   oom_score_adj -900; ANON_MB of anonymous memory and FILE_MB of
  *                                   FILE mapped (its page cache), both touched every wake-up, every
  *                                   100 ms; the longest gap between two wake-ups (the stall it
- *                                   suffered) goes to OUT. SIGUSR2 resets the figures, SIGTERM ends
+ *                                   suffered) goes to OUT, every gap over 150 ms to OUT.gaps as
+ *                                   "t=MS gap_ms=N work_ms=N". SIGUSR2 resets the figures, SIGTERM ends
  *   vmhelper filemap FILE ANON_MB ADJ READY
  *                                   oom_score_adj ADJ; FILE mapped MAP_PRIVATE and every page of it
  *                                   read (page cache, mapped by this process alone), ANON_MB of
  *                                   anonymous memory touched; writes "PID" to READY, sleeps. The
  *                                   victim of scripts/vm/guest-gave-back.sh (issue 11)
+ *   vmhelper trace OUT INTERVAL_MS  every INTERVAL_MS: MemAvailable, MemFree, file LRU, anon, the
+ *                                   workingset and reclaim counters and PSI some's total, one line
+ *                                   each in OUT, until SIGTERM (scripts/vm/guest-side-by-side.sh
+ *                                   with TRACE: where in time a gap fell, and what memory did)
  *   vmhelper deaths OUT LABEL=PID...
  *                                   "t=MS died LABEL PID" in OUT when each exits (pidfd), until all
  *                                   have, or SIGTERM
@@ -320,6 +325,9 @@ static int protected(const char *path, long anon_mb, long file_mb, const char *r
 	write_atomic(ready, line);
 	long long since = now_ms(), prev = since, gap_max = 0, gap_max_at = 0, work_max = 0;
 	long wakes = 0, over200 = 0, over500 = 0;
+	char gaps_path[256];
+	snprintf(gaps_path, sizeof gaps_path, "%s.gaps", out);
+	FILE *gaps = NULL;
 	while (!stop_requested) {
 		struct timespec d = { 0, 100 * 1000000L };
 		nanosleep(&d, NULL); /* interrupted by a signal: the loop goes on, the gap still counts */
@@ -337,11 +345,15 @@ static int protected(const char *path, long anon_mb, long file_mb, const char *r
 			gap_max = gap_max_at = work_max = 0;
 			wakes = over200 = over500 = 0;
 			protected_report(out, 0, 0, 0, 0, 0, 0, since, 0);
+			if (!gaps && (gaps = fopen(gaps_path, "w")))
+				setvbuf(gaps, NULL, _IOLBF, 0);
 			continue;
 		}
 		long long gap = t - prev;
 		prev = t;
 		wakes++;
+		if (gap > 150 && gaps)
+			fprintf(gaps, "t=%lld gap_ms=%lld work_ms=%lld\n", t, gap, t - w0);
 		if (gap > 200)
 			over200++;
 		if (gap > 500)
@@ -389,6 +401,55 @@ static int filemap(const char *path, long anon_mb, int adj, const char *ready)
 	write_atomic(ready, line);
 	for (;;)
 		pause();
+}
+
+/* The figures of one line of /proc/vmstat or /proc/meminfo: the number after KEY at a line start. */
+static long field(const char *buf, const char *key)
+{
+	size_t n = strlen(key);
+	for (const char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, key, n) && (p[n] == ' ' || p[n] == ':'))
+			return strtol(p + n + 1 + (p[n] == ':'), NULL, 10);
+	return -1;
+}
+
+static ssize_t read_all(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return n;
+}
+
+static int trace(const char *out, int interval_ms)
+{
+	FILE *o = fopen(out, "w");
+	if (!o)
+		return 1;
+	set_adj(-1000); /* an observer, never a victim */
+	struct sigaction sa = { .sa_handler = on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	static char mem[8192], vm[16384], psi[256];
+	while (!stop_requested) {
+		long long t = now_ms();
+		if (read_all("/proc/meminfo", mem, sizeof mem) <= 0 || read_all("/proc/vmstat", vm, sizeof vm) <= 0)
+			break;
+		read_all("/proc/pressure/memory", psi, sizeof psi);
+		char *total = strstr(psi, "total=");
+		fprintf(o, "t=%lld avail=%ld free=%ld afile=%ld ifile=%ld anon=%ld refault=%ld activate=%ld "
+			   "scan_k=%ld scan_d=%ld steal_k=%ld steal_d=%ld some_us=%s\n",
+			t, field(mem, "MemAvailable"), field(mem, "MemFree"), field(mem, "Active(file)"),
+			field(mem, "Inactive(file)"), field(mem, "AnonPages"), field(vm, "workingset_refault_file"),
+			field(vm, "workingset_activate_file"), field(vm, "pgscan_kswapd"), field(vm, "pgscan_direct"),
+			field(vm, "pgsteal_kswapd"), field(vm, "pgsteal_direct"), total ? strtok(total + 6, "\n") : "-");
+		struct timespec d = { interval_ms / 1000, (interval_ms % 1000) * 1000000L };
+		nanosleep(&d, NULL);
+	}
+	fclose(o);
+	return 0;
 }
 
 static int deaths(const char *out, int n, char **args)
@@ -468,10 +529,12 @@ int main(int argc, char **argv)
 		return protected(argv[2], atol(argv[3]), atol(argv[4]), argv[5], argv[6]);
 	if (argc >= 6 && !strcmp(argv[1], "filemap"))
 		return filemap(argv[2], atol(argv[3]), atoi(argv[4]), argv[5]);
+	if (argc >= 4 && !strcmp(argv[1], "trace"))
+		return trace(argv[2], atoi(argv[3]));
 	if (argc >= 4 && !strcmp(argv[1], "deaths"))
 		return deaths(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: vmhelper watch OUT S | sharevm MB ADJ READY | burn S | idle PID | asuser UID CMD... | state PID | avail | now\n"
 			"       | hog ADJ MB RATE READY [HOLD_PCT HOLD_S] | protected FILE ANON_MB FILE_MB READY OUT | deaths OUT LABEL=PID...\n"
-			"       | filemap FILE ANON_MB ADJ READY\n");
+			"       | filemap FILE ANON_MB ADJ READY | trace OUT INTERVAL_MS\n");
 	return 2;
 }
