@@ -47,7 +47,6 @@ public sealed class HeadroomWatch
     private readonly HeadroomTrend _trend = new();
     private HeadroomOptions _options = null!;
     private HeadroomLevel[] _levels = [];
-    private int _longestHorizonMs;
 
     public HeadroomWatch(HeadroomOptions options) => UpdateOptions(options);
 
@@ -60,7 +59,6 @@ public sealed class HeadroomWatch
             throw new ArgumentException($"{key}: {error}", nameof(options));
         _options = options with { Levels = [.. options.Levels.Select(l => l with { })] };
         _levels = _options.EffectiveLevels();
-        _longestHorizonMs = _levels.Select(_options.HorizonOf).DefaultIfEmpty(_options.HorizonMs).Max();
     }
 
     /// <summary>After a kill: the samples before it say nothing about the rate from now on.</summary>
@@ -116,7 +114,7 @@ public sealed class HeadroomWatch
         long fastestKbPerSec = Math.Max((long)o.AssumedFillRateMibPerSec * 1024, rate);
         long nextMs = Math.Clamp(room * 1000 / fastestKbPerSec, o.SampleMinMs, o.SampleMaxMs);
 
-        bool concern = !swapAbsorbs && (level >= 0 || (msToExhaustion >= 0 && msToExhaustion < 4L * _longestHorizonMs));
+        bool concern = !swapAbsorbs && (level >= 0 || (msToExhaustion >= 0 && msToExhaustion < 4L * o.HorizonMs));
         return new HeadroomJudgement
         {
             Reason = reason,

@@ -65,7 +65,21 @@ public class HeadroomTrendTests
         t.Add(HeadroomTrend.MinSpanMs - 1, 10_000);
         Assert.Equal(0, t.FillRateKbPerSec(HeadroomTrend.MinSpanMs - 1));
         t.Add(HeadroomTrend.MinSpanMs, 10_000);
-        Assert.Equal(5_000 * 1000 / HeadroomTrend.MinSpanMs, t.FillRateKbPerSec(HeadroomTrend.MinSpanMs));
+        Assert.Equal(5_000 * 1000 / HeadroomTrend.ShortWindowMs, t.FillRateKbPerSec(HeadroomTrend.MinSpanMs));
+    }
+
+    [Fact]
+    public void Without_history_a_burst_counts_as_if_over_the_short_window()
+    {
+        // Right after a reset (a kill): 27,000 kB in 50 ms is not 540,000 kB/s, but no more than
+        // 108,000 kB/s: what came before the first sample counts as no rise.
+        var t = new HeadroomTrend();
+        t.Add(0, 100_000);
+        t.Add(50, 127_000);
+        Assert.Equal(108_000, t.FillRateKbPerSec(50));
+        // Once 250 ms are covered, the rise is taken over its own span.
+        t.Add(300, 152_000);
+        Assert.Equal(52_000 * 1000 / 300, t.FillRateKbPerSec(300));
     }
 
     [Fact]
@@ -76,7 +90,7 @@ public class HeadroomTrendTests
         t.Add(100, 9_000);
         t.Add(100, 10_000);
         Assert.Equal(2, t.Count);
-        Assert.Equal(20_000, t.FillRateKbPerSec(100));
+        Assert.Equal(8_000, t.FillRateKbPerSec(100)); // 2,000 kB, taken over 250 ms
     }
 
     [Fact]
@@ -91,8 +105,8 @@ public class HeadroomTrendTests
         Assert.Equal(0, t.Count);
         Assert.Equal(0, t.FillRateKbPerSec(1000));
         t.Add(1000, 50_000);
-        t.Add(1100, 51_000);
-        Assert.Equal(10_000, t.FillRateKbPerSec(1100));
+        t.Add(1300, 53_000);
+        Assert.Equal(10_000, t.FillRateKbPerSec(1300));
     }
 }
 
@@ -151,10 +165,12 @@ public class HeadroomWatchTests
         new("2 % falling 0.5 %/s (3 s left)", 2.5, 2, 1000, HeadroomBasis.None, 0),
         new("1.4 % falling 2 %/s (450 ms left)", 2.4, 1.4, 500, HeadroomBasis.FillRate, 0),
         // Out within ImminentMs (250): the deepest reach at once, whatever the level.
-        new("7 % falling 60 %/s (108 ms left)", 13, 7, 100, HeadroomBasis.Imminent, 0),
+        new("7 % falling 60 %/s (108 ms left)", 22, 7, 250, HeadroomBasis.Imminent, 0),
+        // The same fall in 100 ms with no history before it: taken over 250 ms, not imminent, within the 8 % level's horizon.
+        new("7 % after a 6 % burst of 100 ms (270 ms left)", 13, 7, 100, HeadroomBasis.FillRate, 900),
         // Swap that can still absorb anonymous pages: memory is not running out yet.
-        new("falling fast, swap absorbs", 13, 7, 100, HeadroomBasis.None, 0, SwapLow: false, UsableSwapKb: 100_000),
-        new("falling fast, swap low", 13, 7, 100, HeadroomBasis.Imminent, 0, SwapLow: true, UsableSwapKb: 100_000),
+        new("falling fast, swap absorbs", 22, 7, 250, HeadroomBasis.None, 0, SwapLow: false, UsableSwapKb: 100_000),
+        new("falling fast, swap low", 22, 7, 250, HeadroomBasis.Imminent, 0, SwapLow: true, UsableSwapKb: 100_000),
         // Reclaim failing below the deepest level, with little cache left: kills without a fill rate.
         new("1 % steady, reclaim frees 5 % of its scan", 1, 1, 1000, HeadroomBasis.ReclaimFailing, 0, Efficiency: 5, InactivePct: 0.5),
         new("1 % steady, reclaim frees 50 %", 1, 1, 1000, HeadroomBasis.None, 0, Efficiency: 50, InactivePct: 0.5),
@@ -240,7 +256,7 @@ public class HeadroomWatchTests
     public void A_kill_resets_the_rate()
     {
         var w = new HeadroomWatch(HeadroomOptions.Default);
-        Assert.Equal(HeadroomBasis.Imminent, Slide(w, 13, 7, 100).Basis);
+        Assert.Equal(HeadroomBasis.Imminent, Slide(w, 22, 7, 250).Basis);
         w.OnKill();
         // Right after a kill the first sample has no history: no rate, no kill, whatever it reads.
         var m = At(1);

@@ -280,6 +280,10 @@ static int hog(int adj, long mb, long rate, const char *ready, int hold_pct, int
 		/* How far it got, for the rate it reached (under emulation, filling pages costs CPU). */
 		snprintf(line, sizeof line, "t=%lld hog_mb=%zu\n", now_ms(), grown >> 20);
 		write_atomic(progress, line);
+		/* Late (the kernel made it wait): the missed slots are skipped, not made up for. */
+		long long slot = (now_ms() - t0) / 100;
+		if (slot >= k)
+			k = slot + 1;
 		sleep_until_ms(t0 + k * 100);
 	}
 }
