@@ -29,7 +29,11 @@ public readonly record struct HeadroomJudgement
     public long MsToExhaustion { get; init; }
     /// <summary>Swap can still take anonymous pages: memory is not running out, so no headroom kill.</summary>
     public bool SwapAbsorbs { get; init; }
-    /// <summary>Below the first level, or heading there soon: keep the candidate list fresh.</summary>
+    /// <summary>
+    /// Headroom is falling and would run out within four of the longest level horizon: keep the
+    /// candidate list fresh. A scope that is merely full (below a level, but steady) is no concern:
+    /// rescanning it would cost CPU for as long as it stays full, and a kill ranks newcomers anyway.
+    /// </summary>
     public bool Concern { get; init; }
     /// <summary>When to sample headroom next; -1 when the watch is off.</summary>
     public int NextSampleMs { get; init; }
@@ -47,6 +51,7 @@ public sealed class HeadroomWatch
     private readonly HeadroomTrend _trend = new();
     private HeadroomOptions _options = null!;
     private HeadroomLevel[] _levels = [];
+    private long _concernMs;
 
     public HeadroomWatch(HeadroomOptions options) => UpdateOptions(options);
 
@@ -59,7 +64,11 @@ public sealed class HeadroomWatch
             throw new ArgumentException($"{key}: {error}", nameof(options));
         _options = options with { Levels = [.. options.Levels.Select(l => l with { })] };
         _levels = _options.EffectiveLevels();
+        _concernMs = ConcernFactor * _levels.Max(l => (long)_options.HorizonOf(l));
     }
+
+    /// <summary>How many of the longest horizon ahead a fall starts a concern (the rescans take a while to pay off).</summary>
+    public const int ConcernFactor = 4;
 
     /// <summary>After a kill: the samples before it say nothing about the rate from now on.</summary>
     public void OnKill() => _trend.Reset();
@@ -114,7 +123,7 @@ public sealed class HeadroomWatch
         long fastestKbPerSec = Math.Max((long)o.AssumedFillRateMibPerSec * 1024, rate);
         long nextMs = Math.Clamp(room * 1000 / fastestKbPerSec, o.SampleMinMs, o.SampleMaxMs);
 
-        bool concern = !swapAbsorbs && (level >= 0 || (msToExhaustion >= 0 && msToExhaustion < 4L * o.HorizonMs));
+        bool concern = !swapAbsorbs && msToExhaustion >= 0 && msToExhaustion < _concernMs;
         return new HeadroomJudgement
         {
             Reason = reason,

@@ -231,6 +231,20 @@ public class HeadroomWatchTests
     }
 
     [Theory]
+    // Full but steady, below every level: nothing to rescan for, however long it stays full.
+    [InlineData(4, 4, 2000, false)]
+    [InlineData(1, 1, 2000, false)]
+    // Falling 1 %/s from 30 %: out in ~29 s, beyond four of the longest horizon (2 s): no concern yet.
+    [InlineData(30, 29, 1000, false)]
+    // Falling 2 %/s at 10 %: out in ~4.8 s, within 8 s.
+    [InlineData(12, 10, 1000, true)]
+    public void Concern_is_a_fall_towards_exhaustion_not_being_full(double fromPct, double toPct, int overMs, bool concern)
+    {
+        var j = Slide(new HeadroomWatch(HeadroomOptions.Default), fromPct, toPct, overMs);
+        Assert.Equal(concern, j.Concern);
+    }
+
+    [Theory]
     // Room above the 0.5 % reserve at the assumed 4 GiB/s (4,194,304 kB/s), clamped to 10..1000 ms.
     [InlineData(100_000_000, 50_000_000, 1000)] // a 100 GB server half free: 11.8 s, clamped
     [InlineData(1_000_000, 500_000, 118)]       // 495,000 kB of room: 118 ms
