@@ -64,6 +64,7 @@ public sealed class MonitorLoop : IDisposable
     private long _scanFaults, _reaperFaults;
 
     private LmkdOptions _options;
+    private double _eventThresholdPct; // Scope.EventThresholdPct of _options: sorting the levels per wake-up allocates
     private PendingKill? _inFlight;
     private PendingKill? _awaitingGaveBack;
     private long _killSeq;
@@ -108,6 +109,7 @@ public sealed class MonitorLoop : IDisposable
         IKernel? kernel = null, PsiMonitorOptions? psiOptions = null)
     {
         _options = options;
+        _eventThresholdPct = Scope.EventThresholdPct(options);
         _scope = scope;
         _notifier = notifier;
         _metrics = metrics;
@@ -183,11 +185,11 @@ public sealed class MonitorLoop : IDisposable
     private void WarmUp()
     {
         _candidates.RefreshNow();
-        _chooser.Choose(1000, Environment.TickCount64);
+        _chooser.Choose(1000, MonotonicClock.NowMs);
         var memory = _scope.Memory.Read();
         var psi = _psi.ReadSnapshot();
         // A throw-away policy, so the real one's baselines start at the first real evaluation.
-        new KillPolicy(_options.Policy, _options.Headroom).Evaluate(Environment.TickCount64, PressureLevel.Medium, memory, psi);
+        new KillPolicy(_options.Policy, _options.Headroom).Evaluate(MonotonicClock.NowMs, PressureLevel.Medium, memory, psi);
         // The kill path up to the signal, on Lmkd itself, in dry run: pidfd_open, identity check, close. Nothing is sent.
         if (_scanner.Read(_selfPid) is { } self)
             _killer.Kill(self, dryRun: true, timeoutMs: 0);
@@ -283,7 +285,7 @@ public sealed class MonitorLoop : IDisposable
     {
         while (!_stopRequested && FatalError is null)
         {
-            long now = Environment.TickCount64;
+            long now = MonotonicClock.NowMs;
             // A loop that cannot watch has suppressed the pings (Blind, Wedged): systemd restarts it.
             _notifier.PingIfDue(now);
             _metrics.LoopIteration(now);
@@ -310,7 +312,7 @@ public sealed class MonitorLoop : IDisposable
         ReportBackgroundFaults();
         var events = _scope.MemoryEvents;
         var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd, events?.Fd ?? -1, events?.Events ?? 0);
-        now = Environment.TickCount64;
+        now = MonotonicClock.NowMs;
         _wakeTimestamp = Stopwatch.GetTimestamp();
 
         switch (r.Status)
@@ -419,7 +421,7 @@ public sealed class MonitorLoop : IDisposable
         if (_scope.MemoryEvents is { } events && _scope.LastUsage is { } last)
         {
             var (usage, limit) = last();
-            events.Rearm(limit, Scope.EventThresholdPct(_options));
+            events.Rearm(limit, _eventThresholdPct);
             // Below the v1 threshold the kernel says when usage rises: the longest interval is enough.
             slow = events.AllowsSlowSampling(usage, limit);
         }
@@ -685,7 +687,7 @@ public sealed class MonitorLoop : IDisposable
     private void Fault(string kind, string where, Exception e)
     {
         _metrics.Fault(kind);
-        long now = Environment.TickCount64;
+        long now = MonotonicClock.NowMs;
         _faults.TryGetValue(where, out var f);
         f.Count++;
         if (f.Count == 1 || now - f.LastLogMs >= FaultLogEveryMs)
@@ -709,6 +711,7 @@ public sealed class MonitorLoop : IDisposable
     private void ApplyOptions(LmkdOptions next)
     {
         _options = next;
+        _eventThresholdPct = Scope.EventThresholdPct(next);
         var rules = BuildRules(next);
         _chooser.Rules = rules;
         _scanner.ExePathRules = _candidates.ExePathRules = rules;

@@ -1,4 +1,5 @@
 using Lmkd.Configuration;
+using Lmkd.Linux;
 using Lmkd.Policies;
 using Lmkd.ProcFs;
 
@@ -43,7 +44,7 @@ public sealed class NextVictim
             _chooser.Rules = rules;
             _scanner.ExePathRules = rules;
         }
-        long now = Environment.TickCount64;
+        long now = MonotonicClock.NowMs;
         if (killInFlight is not null)
             _chooser.Remember(killInFlight, now);
         try

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Lmkd.Daemon;
+using Lmkd.Linux;
 using Lmkd.Policies;
 
 namespace Lmkd.Hosting;
@@ -8,7 +9,7 @@ namespace Lmkd.Hosting;
 public sealed record DaemonFacts(string Version, int Pid, uint Uid, DateTimeOffset StartedAt, long StartedAtMs)
 {
     public static DaemonFacts Now() => new(Version: typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "unknown",
-        Environment.ProcessId, Tmds.Linux.LibC.geteuid(), DateTimeOffset.UtcNow, Environment.TickCount64);
+        Environment.ProcessId, Tmds.Linux.LibC.geteuid(), DateTimeOffset.UtcNow, MonotonicClock.NowMs);
 }
 
 /// <summary>The next victim as the status shows it: whom the daemon would choose, at which oom_score_adj, and why there.</summary>
@@ -42,7 +43,7 @@ public static class StatusReport
         {
             report = new NextVictimReport(minScoreAdj, fromDecision, null, "the scope's processes could not be read: " + e.Message);
         }
-        return Write(s, report, facts, Environment.TickCount64);
+        return Write(s, report, facts, MonotonicClock.NowMs);
     }
 
     public static byte[] Write(LoopStatus s, NextVictimReport next, DaemonFacts facts, long nowMs)

@@ -21,7 +21,7 @@ public sealed class LmkdMetrics
     public const int IdleTickMs = 5_000;
 
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
-    private long _lastIterationMs = Environment.TickCount64;
+    private long _lastIterationMs = MonotonicClock.NowMs;
 
     private readonly Counter _kills, _killedRss, _skipped, _mrelease, _psiEvents, _wakeups, _wakeupsSkipped, _stallSeconds, _memoryEvents,
         _faults, _reapersAbandoned, _victimsOutlived, _gaveBack, _respawn;
@@ -347,7 +347,7 @@ public sealed class LmkdMetrics
     /// <summary>Runs on the scrape thread before each collection; the monitor thread never waits for it.</summary>
     private void UpdateSelf()
     {
-        _loopAge.Set((Environment.TickCount64 - Volatile.Read(ref _lastIterationMs)) / 1000.0);
+        _loopAge.Set(Math.Max(0, MonotonicClock.NowMs - Volatile.Read(ref _lastIterationMs)) / 1000.0);
         // /proc/self/status, not smaps_rollup: the latter walks every mapping under the mmap lock the
         // monitor thread may need. VmLck is the locked virtual size: enough to say whether mlockall took effect.
         foreach (var line in ReadLines("/proc/self/status"))
