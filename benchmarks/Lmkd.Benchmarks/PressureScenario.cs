@@ -17,6 +17,8 @@ namespace Lmkd.Benchmarks;
 /// </summary>
 public static class PressureScenario
 {
+    private static readonly LmkdCommand Command = LmkdCommand.FromEnvironment();
+
     private const string Usage = "usage: pressure [--runs N (5)] [--procs N (2000, 0: as the machine is)] [--limit-mb N (384)] [--timeout-s N (90)]";
 
     private sealed record Kill(int Run, long Id, int Pid, string Victim, string Reason, double WakeToDecisionMs,
@@ -56,7 +58,7 @@ public static class PressureScenario
         {
             using var idle = procs > 0 ? IdleProcesses.FillTo(procs) : null;
             Console.WriteLine($"machine: {IdleProcesses.CountProcesses()} processes ({idle?.Started ?? 0} idle sleeps added); {Environment.ProcessorCount} CPUs; kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}");
-            Console.WriteLine($"daemon: {Workloads.Describe()}");
+            Console.WriteLine($"daemon: {Command.Describe}");
             for (int run = 1; run <= runs && !stop.IsCancellationRequested; run++)
             {
                 var (runKills, error) = RunOnce(run, limitMb, timeoutS, stop.Token);
@@ -101,14 +103,14 @@ public static class PressureScenario
                     return (kills, "writing the thrash file failed");
             }
 
-            daemon = DaemonChild.Start(Workloads.StartInfo("run", "--Lmkd:Scope:Cgroup=" + cg.RelativePath,
+            daemon = DaemonChild.Start(Command.StartInfo("run", "--Lmkd:Scope:Cgroup=" + cg.RelativePath,
                 "--Lmkd:Metrics:Enabled=false", "--Lmkd:SelfProtection:LockMemory=false"));
             if (!daemon.WaitReady(TimeSpan.FromSeconds(30), stop))
                 return (kills, "the daemon did not start:\n" + daemon.Output);
 
-            workloads.Add(Workloads.Start(cg, "--mb 40 --oom-score-adj 900"));
-            workloads.Add(Workloads.Start(cg, "--mb 60 --oom-score-adj 900"));
-            var hog = Workloads.Start(cg, $"--mb 20 --grow-mb 2 --every-ms 100 --max-mb {limitMb * 6} --oom-score-adj 0 --read-file {SelfCommand.Quote(file)} --readers 2");
+            workloads.Add(cg.StartHog(Command.Shell, "--mb 40 --oom-score-adj 900"));
+            workloads.Add(cg.StartHog(Command.Shell, "--mb 60 --oom-score-adj 900"));
+            var hog = cg.StartHog(Command.Shell, $"--mb 20 --grow-mb 2 --every-ms 100 --max-mb {limitMb * 6} --oom-score-adj 0 --read-file {SelfCommand.Quote(file)} --readers 2");
             workloads.Add(hog);
             int processes = IdleProcesses.CountProcesses();
 
@@ -180,27 +182,4 @@ public static class PressureScenario
         double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
         Console.WriteLine($"| {name} | {median.ToString(format, CultureInfo.InvariantCulture)} | {sorted[^1].ToString(format, CultureInfo.InvariantCulture)} | {target} |");
     }
-
-    /// <summary>How lmkd is started: a native binary from $LMKD_BINARY, else `dotnet lmkd.dll` beside this program.</summary>
-    private static class Workloads
-    {
-        private static string? Native => Environment.GetEnvironmentVariable("LMKD_BINARY") is { Length: > 0 } b ? b : null;
-        private static string Dll => Path.Combine(AppContext.BaseDirectory, "lmkd.dll");
-
-        public static string Describe() => Native is { } n ? $"native {n}" : $"dotnet {Dll} (JIT)";
-
-        public static string Command() => Native is { } n ? SelfCommand.Quote(n) : $"dotnet {SelfCommand.Quote(Dll)}";
-
-        public static ProcessStartInfo StartInfo(params string[] args)
-        {
-            var psi = Native is { } n ? new ProcessStartInfo(n) : new ProcessStartInfo("dotnet") { ArgumentList = { Dll } };
-            foreach (string a in args)
-                psi.ArgumentList.Add(a);
-            return psi;
-        }
-
-        /// <summary>One `lmkd hog` inside the cgroup; returns once its initial memory is resident.</summary>
-        public static Process Start(SandboxCgroup cg, string hogArgs) => cg.StartHog(Command(), hogArgs);
-    }
-
 }

@@ -40,29 +40,6 @@ public static class Soak
     private sealed record Episode(int Number, int HogPid, string Outcome, int Kills, string Reason, double HeadroomPct, int? Signal,
         long OomKills, double FillMs, double TotalMs, double DecisionToSignalMs, double SignalToExitMs, Sample After, string? Error);
 
-    /// <summary>How lmkd is run: the native binary, or `dotnet lmkd.dll`.</summary>
-    private sealed record LmkdCommand(string[] Words)
-    {
-        public static LmkdCommand For(string binary)
-        {
-            if (!binary.EndsWith(".dll", StringComparison.Ordinal))
-                return new([binary]);
-            string host = Environment.ProcessPath is { } self && Path.GetFileName(self) == "dotnet" ? self : "dotnet";
-            return new([host, binary]);
-        }
-
-        public string Describe => Words.Length == 1 ? $"native {Words[0]}" : $"JIT: {string.Join(' ', Words)}";
-        public string Shell => string.Join(' ', Words.Select(SelfCommand.Quote));
-
-        public ProcessStartInfo StartInfo(params string[] args)
-        {
-            var psi = new ProcessStartInfo(Words[0]);
-            foreach (string w in Words.Skip(1).Concat(args))
-                psi.ArgumentList.Add(w);
-            return psi;
-        }
-    }
-
     public static int Run(string[] args)
     {
         int episodes = 50, limitMb = 384, gen0Kib = 1024;
