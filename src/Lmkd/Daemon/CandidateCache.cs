@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Lmkd.Linux;
 using Lmkd.Policies;
 using Lmkd.ProcFs;
 
@@ -79,7 +80,7 @@ public sealed class CandidateCache : IDisposable
             bool requested = _request.WaitOne(sweeping ? SweepIntervalMs : Timeout.Infinite);
             if (_stop)
                 return;
-            long now = Environment.TickCount64;
+            long now = MonotonicClock.NowMs;
             try
             {
                 lock (_scanner)
@@ -100,7 +101,7 @@ public sealed class CandidateCache : IDisposable
                 // The list stays as it was; the chooser scans itself if it grows too old.
                 _onError?.Invoke(e);
             }
-            sweeping = Environment.TickCount64 - _lastRequestMs < SweepWhileRequestedMs;
+            sweeping = MonotonicClock.NowMs - _lastRequestMs < SweepWhileRequestedMs;
         }
     }
 
@@ -131,7 +132,7 @@ public sealed class CandidateCache : IDisposable
         long t0 = Stopwatch.GetTimestamp();
         _scope.ListPids(_scanner, _pids);
         var processes = _scanner.ScanPids(_pids, _scope.Filter);
-        var snapshot = new Snapshot(processes, Environment.TickCount64, Stopwatch.GetElapsedTime(t0), _scanner.LastNeverCandidates);
+        var snapshot = new Snapshot(processes, MonotonicClock.NowMs, Stopwatch.GetElapsedTime(t0), _scanner.LastNeverCandidates);
         _latest = snapshot;
         _onScanned?.Invoke(processes.Count, snapshot.Duration);
         return snapshot;

@@ -243,7 +243,7 @@ public sealed unsafe class PsiMonitor : IDisposable
         if (memoryFd >= 0)
             fds[memoryAt = count++] = new Native.PollFd { Fd = memoryFd, Events = memoryEvents };
 
-        long start = Environment.TickCount64;
+        long start = MonotonicClock.NowMs;
         int rc;
         while ((rc = Native.Poll(fds, (nuint)count, Remaining(start, timeoutMs))) < 0)
         {
@@ -295,7 +295,7 @@ public sealed unsafe class PsiMonitor : IDisposable
     private WaitResult WaitSampling(int timeoutMs, int wakeFd, int memoryFd, short memoryEvents)
     {
         Native.PollFd* wait = stackalloc Native.PollFd[2];
-        long start = Environment.TickCount64;
+        long start = MonotonicClock.NowMs;
         while (true)
         {
             long now = NowUs();
@@ -401,7 +401,7 @@ public sealed unsafe class PsiMonitor : IDisposable
     {
         if (timeoutMs < 0)
             return -1;
-        long left = timeoutMs - (Environment.TickCount64 - start);
+        long left = timeoutMs - (MonotonicClock.NowMs - start);
         return left <= 0 ? 0 : (int)left;
     }
 

@@ -1,6 +1,7 @@
 using Lmkd.Configuration;
 using Lmkd.Daemon;
 using Lmkd.Killing;
+using Lmkd.Linux;
 using Lmkd.Policies;
 using Lmkd.Pressure;
 
@@ -62,7 +63,7 @@ public class MetricsExpositionTests
         var m = new LmkdMetrics();
         m.SetReapMode(ReapMode.KillThenReap, ReapMode.KillThenReap, expected: true);
         m.SetTriggerMode(TriggerMode.WidenedTrigger);
-        m.LoopIteration(Environment.TickCount64);
+        m.LoopIteration(MonotonicClock.NowMs);
         m.PressureEvent(PressureLevel.Critical);
         var decision = new KillDecision { Reason = KillReason.LowMemAndThrashing, MinScoreAdj = 200, ThrashingPct = 120 };
         m.Observed(new MemorySnapshot { FreeKb = 1000, AvailableKb = 2000, SwapFreeKb = 0 }, decision);
@@ -197,7 +198,7 @@ public class MetricsExpositionTests
     public void The_daemon_reports_its_own_memory_and_loop_age()
     {
         var m = new LmkdMetrics();
-        m.LoopIteration(Environment.TickCount64 - 3_000);
+        m.LoopIteration(MonotonicClock.NowMs - 3_000);
         var samples = ObservabilityFiles.Expose(m).Split('\n');
         double Value(string name) => double.Parse(samples.Single(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Split(' ')[1],
             System.Globalization.CultureInfo.InvariantCulture);
