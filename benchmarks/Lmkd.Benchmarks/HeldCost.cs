@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Lmkd.Cli;
 
 namespace Lmkd.Benchmarks;
@@ -19,6 +18,7 @@ public static class HeldCost
 {
     private const string Usage = "usage: held [--seconds N (60)] [--limit-mb N (384)] [--left-pct P (4.5)]";
     private const double BaselineLeftPct = 50;
+    private const long TicksPerSecond = 100; // USER_HZ: what /proc reports times in, whatever the kernel's HZ
 
     private sealed record Hold(string Name, double TargetPct, double LowestPct, double HighestPct, double CpuMs, long Wakes, double Seconds, string ByThread);
 
@@ -47,10 +47,7 @@ public static class HeldCost
             return 1;
         }
 
-        using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; stop.Cancel(); };
-        Console.CancelKeyPress += onCtrlC;
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var stop = new StopSignals();
         var lmkd = LmkdCommand.FromEnvironment();
         var growers = new List<Process>();
         var stopFiles = new List<string>();
@@ -102,7 +99,6 @@ public static class HeldCost
         }
         finally
         {
-            Console.CancelKeyPress -= onCtrlC;
             foreach (var g in growers)
             {
                 if (!g.HasExited)
@@ -154,8 +150,6 @@ public static class HeldCost
         Console.WriteLine();
         Console.WriteLine("(CPU: utime + stime of the daemon's /proc/PID/stat, all threads, in 10 ms ticks; wake-ups: the monitor thread's voluntary context switches)");
     }
-
-    private static readonly long TicksPerSecond = 100; // USER_HZ: what /proc reports times in, whatever the kernel's HZ
 
     private static long CpuTicks(int pid) => StatTicks($"/proc/{pid}/stat");
 

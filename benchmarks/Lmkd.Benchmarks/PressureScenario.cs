@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Lmkd.Cli;
 
@@ -48,13 +47,10 @@ public static class PressureScenario
             return 1;
         }
 
-        using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; stop.Cancel(); };
-        Console.CancelKeyPress += onCtrlC;
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var stop = new StopSignals();
         var kills = new List<Kill>();
         int failures = 0;
-        try
+        // The idle sleeps end with this block, before the summary is printed.
         {
             using var idle = procs > 0 ? IdleProcesses.FillTo(procs) : null;
             Console.WriteLine($"machine: {IdleProcesses.CountProcesses()} processes ({idle?.Started ?? 0} idle sleeps added); {Environment.ProcessorCount} CPUs; kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}");
@@ -69,10 +65,6 @@ public static class PressureScenario
                     Console.WriteLine($"run {run}: {error}");
                 }
             }
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCtrlC;
         }
         if (stop.IsCancellationRequested)
         {

@@ -83,11 +83,7 @@ public static class Soak
             _ => Lmkd.Hosting.SelfProtection.HasCapability(14), // CAP_IPC_LOCK
         };
 
-        using var stop = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; stop.Cancel(); };
-        Console.CancelKeyPress += onCtrlC;
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-        using var onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; stop.Cancel(); });
+        using var stop = new StopSignals(PosixSignal.SIGHUP);
         try
         {
             return RunSoak(LmkdCommand.For(binary), episodes, limitMb, gen0Kib, lockMemory, pidFile, logFile, stop.Token);
@@ -102,10 +98,6 @@ public static class Soak
         {
             Console.WriteLine("soak: interrupted; the daemon is stopped and the cgroup removed");
             return 130;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCtrlC;
         }
     }
 

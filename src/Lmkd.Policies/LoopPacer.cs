@@ -94,8 +94,8 @@ public sealed class LoopPacer
         if (decision.KeepPolling)
             _pollUntilMs = Math.Max(_pollUntilMs, nowMs + _o.PollWindowMs);
 
-        // Rescan while PSI events keep coming or headroom falls towards a level; a quiet full cgroup
-        // needs no rescans (newcomers are read at the kill anyway).
+        // Rescan while PSI events keep coming or headroom falls towards exhaustion; a full but steady
+        // scope needs no rescans (newcomers are read at the kill anyway).
         bool pressure = nowMs - _lastEventMs <= _o.PollWindowMs || h.Concern;
         bool rescan = pressure && nowMs - _lastRescanMs >= _o.CandidateRefreshMs;
         if (rescan || episodeStarted)
