@@ -68,6 +68,8 @@ public static class HeldCost
             var holds = new List<Hold>();
             foreach (var (name, target) in new[] { ("baseline", BaselineLeftPct), ("near the floor", leftPct) })
             {
+                if (stop.IsCancellationRequested)
+                    break;
                 // Each hold gets a grower of its own, stopped by its own file once headroom is under the target.
                 string stopFile = Path.Combine(Path.GetTempPath(), $"lmkd-bench-held-{Guid.NewGuid():N}.stop");
                 stopFiles.Add(stopFile);
@@ -96,6 +98,12 @@ public static class HeldCost
             Console.WriteLine();
             Console.WriteLine($"Lmkd kills: {kills}; kernel OOM kills: {oomKills}; every process alive: {(alive ? "yes" : "no")} (none of them had to die)");
             return kills == 0 && oomKills == 0 && alive && holds.Count == 2 ? 0 : 1;
+        }
+        catch (Exception) when (stop.IsCancellationRequested)
+        {
+            // A signal during a start-up wait (the daemon's, a grower's): the finally below cleans up.
+            Console.WriteLine("interrupted; cleaned up");
+            return 130;
         }
         finally
         {
