@@ -5,8 +5,6 @@
 #
 #   scripts/vm/boot-gave-back.sh [--kernel reapkill|reapkill-file|stock|PATH] [VICTIM...]
 #       VICTIM = starved | idle (default: both)
-#
-#   LMKD_VM_KERNEL_DIR  the folder with run-in-vm and the REAP_KILL bzImages (default ../shared/kernel)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 kernel=reapkill
@@ -17,8 +15,6 @@ while [ $# -gt 0 ]; do
     *) break;;
   esac
 done
-shared=${LMKD_VM_KERNEL_DIR:-$repo/../shared/kernel}
-shared=$(cd "$shared" && pwd)
 k=$("$repo/scripts/vm/kernel-image.sh" "$kernel")
 image=$(sed -n 1p <<< "$k") modules=$(sed -n 2p <<< "$k")
 
@@ -28,6 +24,6 @@ dir="$work/guest"
 "$repo/scripts/vm/build-guest.sh" "$dir" "$modules" > /dev/null
 disk=$("$repo/scripts/vm/disk-image.sh" 200)
 rc=0
-"$shared/run-in-vm" --kernel "$image" --mem 1024 --cpus 2 --timeout 240 --disk "$disk" \
+"$repo/scripts/vm/run-in-vm" --kernel "$image" --mem 1024 --cpus 2 --timeout 240 --disk "$disk" \
   "$dir" -- sh guest-gave-back.sh "$@" || rc=$?
 exit $rc

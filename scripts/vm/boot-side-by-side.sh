@@ -8,7 +8,6 @@
 #
 #   LMKD_VM_ARGS     extra switches for Lmkd in the guest, e.g. "--Lmkd:Policy:SwapFreeLowPercentage=20"
 #   LMKD_VM_TRACE=1  each run also prints the protected process's gaps and memory every 20 ms
-#   LMKD_VM_KERNEL_DIR  the folder with run-in-vm and the REAP_KILL bzImage (default ../shared/kernel)
 # A guest of 1 GiB by default: the size issue 9 measured on, big enough that Lmkd, earlyoom, two
 # background processes, the protected process and its page cache leave the hog most of it.
 set -euo pipefail
@@ -23,8 +22,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -gt 0 ] || { sed -n '5,6p' "$0" >&2; exit 2; }
-shared=${LMKD_VM_KERNEL_DIR:-$repo/../shared/kernel}
-shared=$(cd "$shared" && pwd)
 k=$("$repo/scripts/vm/kernel-image.sh" "$kernel")
 image=$(sed -n 1p <<< "$k") modules=$(sed -n 2p <<< "$k")
 
@@ -46,6 +43,6 @@ disk=$("$repo/scripts/vm/disk-image.sh" 64)
 # gives a hog 180 s to die).
 timeout=$((60 + 200 * $#))
 rc=0
-"$shared/run-in-vm" --kernel "$image" --mem "$mem" --cpus 2 --timeout "$timeout" --disk "$disk" \
+"$repo/scripts/vm/run-in-vm" --kernel "$image" --mem "$mem" --cpus 2 --timeout "$timeout" --disk "$disk" \
   "$dir" -- sh guest-side-by-side.sh "$@" || rc=$?
 exit $rc

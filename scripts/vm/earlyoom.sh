@@ -13,11 +13,7 @@ if [ -n "$bin" ] && [ "$pkg" = earlyoom ]; then echo "$bin"; exit 0; fi
 mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/dl.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-# A fresh machine has no package lists yet: fetch them once (what .ci/install-deps does too).
-if ! apt-cache show "$pkg" > /dev/null 2>&1; then
-  [ "$(id -u)" = 0 ] || { echo "earlyoom: apt knows no package $pkg; run apt-get update as root" >&2; exit 1; }
-  apt-get update -qq >&2
-fi
+"$(dirname "$0")/apt-lists.sh" "$pkg" || { echo "earlyoom: cannot download $pkg" >&2; exit 1; }
 # _apt cannot write into root's cache: download as root, quietly.
 (cd "$tmp" && { apt-get download -q "$pkg" >&2 2>/dev/null || apt-get download "$pkg" >&2; })
 deb=$(ls "$tmp"/*.deb)

@@ -25,6 +25,7 @@ if [ -z "$pkg" ]; then
     if [ "$(cat "$have/modules/WANTED" 2>/dev/null)" = "${wanted[*]}" ]; then echo "$img"; exit 0; fi
     pkg=$(basename "$have")   # cached by an older version of this script: extract the new modules
   else
+    "$(dirname "$0")/apt-lists.sh" linux-image-amd64 || { echo "stock-kernel: cannot look up Debian's kernels" >&2; exit 1; }
     # `|| true`: under pipefail a grep that finds nothing would end the script before the message below.
     pkg=$(apt-cache pkgnames linux-image-6.1 | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | sort -V | tail -1 || true)
     [ -n "$pkg" ] || { echo "stock-kernel: no linux-image-6.1.0-N-amd64-unsigned known to apt (apt-get update? Debian 12 sources?)" >&2; exit 1; }
@@ -32,6 +33,7 @@ if [ -z "$pkg" ]; then
 fi
 dir="$cache/$pkg"
 if ! ls "$dir"/boot/vmlinuz-* >/dev/null 2>&1 || [ "$(cat "$dir/modules/WANTED" 2>/dev/null)" != "${wanted[*]}" ]; then
+  [ -z "${LMKD_VM_KERNEL_ERROR:-}" ] || { echo "stock-kernel: not fetched: $LMKD_VM_KERNEL_ERROR" >&2; exit 1; }
   tmp=$(mktemp -d "$cache/dl.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   # The .deb is kept: a later change of the module list re-extracts it without the network.

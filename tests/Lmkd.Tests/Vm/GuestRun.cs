@@ -89,9 +89,9 @@ public sealed class GuestRun
 }
 
 /// <summary>
-/// Builds the guest directory and boots each kernel at most once per test run, on first use.
-/// The REAP_KILL kernel and run-in-vm come from the shared kernel folder ($LMKD_VM_KERNEL_DIR,
-/// else ../shared/kernel beside the repository); the stock kernel from scripts/vm/stock-kernel.sh.
+/// Builds the guest directory and boots each kernel at most once per test run, on first use, with
+/// scripts/vm/run-in-vm. scripts/vm/kernel-image.sh gives the kernel: the REAP_KILL one built from
+/// kernel/ into the cache, the stock one fetched by scripts/vm/stock-kernel.sh.
 /// </summary>
 public sealed class VmFixture : IDisposable
 {
@@ -113,27 +113,12 @@ public sealed class VmFixture : IDisposable
 
     private GuestRun BootKernel(string kernel)
     {
-        string shared = Environment.GetEnvironmentVariable("LMKD_VM_KERNEL_DIR") is { Length: > 0 } d ? d
-            : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "kernel"));
-        string runInVm = Path.Combine(shared, "run-in-vm");
-        if (!File.Exists(runInVm))
-            throw new Xunit.Sdk.XunitException($"no run-in-vm at {runInVm}: set LMKD_VM_KERNEL_DIR to the folder holding it and the REAP_KILL bzImage");
-        string image, modules = "";
-        if (kernel == ReapKill)
-        {
-            // "*-reapkill", not "*reapkill*": bzImage-6.1.192-reapkill-file beside it is the lab kernel that
-            // also evicts the victim's file pages, which sorted last and was picked by mistake.
-            image = Directory.GetFiles(shared, "bzImage-*-reapkill").OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
-                ?? throw new Xunit.Sdk.XunitException($"no bzImage-*-reapkill in {shared}");
-        }
-        else
-        {
-            image = Script("stock-kernel.sh").Trim();
-            modules = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(image)!, "..", "modules"));
-        }
+        // Both kernels come through the project's own scripts: the REAP_KILL one built from
+        // kernel/ (cached after the first build), the stock one fetched from Debian.
+        string[] image = Script("kernel-image.sh", kernel).Split('\n');
         string vmDir = Path.Combine(_work, kernel);
-        Script("build-guest.sh", vmDir, modules);
-        var run = GuestRun.Boot(kernel, image, vmDir, runInVm);
+        Script("build-guest.sh", vmDir, image.Length > 1 ? image[1].Trim() : "");
+        var run = GuestRun.Boot(kernel, image[0].Trim(), vmDir, Path.Combine(RepoRoot, "scripts", "vm", "run-in-vm"));
         VmSummary.SaveLog($"vm-{kernel}.log", run.Output);
         return run;
     }
