@@ -172,7 +172,7 @@ public sealed class KillNotificationTests(ITestOutputHelper output) : IDisposabl
             lmkd = LmkdProcess.Start(args, env);
         else
         {
-            var inner = LmkdProcess.StartInfo(args);
+            var inner = LmkdProcess.StartInfoForOtherUser(args);
             // The unit's capabilities, as far as this machine's bounding set has them.
             string caps = string.Join(',', UnitCapabilities().Select(c => "+" + c));
             var psi = new ProcessStartInfo(Tools.Find(Tools.Setpriv)!)

@@ -28,7 +28,7 @@ public sealed class StatusEndToEndTests(ITestOutputHelper output) : IDisposable
 
     private static (int Code, string Stdout, string Stderr) Client(string? asUser, params string[] args)
     {
-        var inner = LmkdProcess.StartInfo(["status", .. args]);
+        var inner = asUser is null ? LmkdProcess.StartInfo(["status", .. args]) : LmkdProcess.StartInfoForOtherUser(["status", .. args]);
         ProcessStartInfo psi;
         if (asUser is null)
             psi = inner;

@@ -26,8 +26,8 @@ public sealed class ProtectProcTests
         {
             WaitForUid(otherSleeper.Id, 65533);
             var asRoot = Pids(Candidates(LmkdCommand("/proc")));
-            string lmkdAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace -- {LmkdCommand(dir)}";
-            string hookAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups -- {LmkdCommand(dir)}";
+            string lmkdAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+sys_ptrace --ambient-caps=+sys_ptrace -- {LmkdCommand(dir, LmkdProcess.CommandForOtherUser())}";
+            string hookAsUnit = $"setpriv --reuid=65534 --regid=65534 --clear-groups -- {LmkdCommand(dir, LmkdProcess.CommandForOtherUser())}";
             var (unit, hook) = (Candidates($"unshare --mount --propagation private sh -c {SelfCommand.Quote($"mount -t proc -o hidepid=ptraceable proc {dir} && {lmkdAsUnit}")}"),
                 Candidates($"unshare --mount --propagation private sh -c {SelfCommand.Quote($"mount -t proc -o hidepid=ptraceable proc {dir} && {hookAsUnit}")}"));
 
@@ -67,7 +67,9 @@ public sealed class ProtectProcTests
         Assert.Fail($"pid {pid} never took uid {uid}");
     }
 
-    private static string LmkdCommand(string procRoot) => $"{Workload.LmkdCommand()} candidates --json --Lmkd:ProcRoot={procRoot}";
+    private static string LmkdCommand(string procRoot) => LmkdCommand(procRoot, Workload.LmkdCommand());
+
+    private static string LmkdCommand(string procRoot, string lmkd) => $"{lmkd} candidates --json --Lmkd:ProcRoot={procRoot}";
 
     /// <summary>pid to uid of every process `lmkd candidates` listed, eligible or excluded.</summary>
     private static Dictionary<int, uint> Pids(string json)
