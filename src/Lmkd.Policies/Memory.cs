@@ -1,6 +1,6 @@
 namespace Lmkd.Policies;
 
-/// <summary>Zone watermarks summed over populated zones (each plus its largest lowmem protection), in kB.</summary>
+/// <summary>Zone watermarks summed over populated zones (each plus its largest lowmem protection, at most the zone's managed pages), in kB.</summary>
 public readonly record struct Watermarks(long MinKb, long LowKb, long HighKb)
 {
     public bool IsKnown => HighKb > 0;

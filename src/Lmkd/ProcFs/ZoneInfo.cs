@@ -21,10 +21,10 @@ public readonly record struct ZoneStats
 public sealed record Zone(string Name, ZoneStats Stats);
 
 /// <summary>
-/// /proc/zoneinfo. The watermarks are Android lmkd's: per populated zone (present &gt; 0), each of
-/// min/low/high plus the zone's largest protection, summed over nodes and zones. Adding the
-/// protection reflects that an allocation from a higher zone cannot dip into a lower zone's reserve,
-/// so free pages below that sum already mean reclaim for some allocations.
+/// /proc/zoneinfo. The watermarks are summed as the kernel reserves them: per zone, min/low/high
+/// plus the zone's largest protection (lowmem_reserve), capped at the zone's managed pages, summed
+/// over nodes and zones. The protection counts because an allocation from a higher zone cannot dip
+/// into a lower zone's reserve; the cap is the kernel's own (a zone cannot reserve more than it has).
 /// </summary>
 public static class ZoneInfo
 {
@@ -41,6 +41,14 @@ public static class ZoneInfo
     }
 
     /// <summary>Summed watermarks in kB; all 0 (unknown) when no populated zone was found. Does not allocate.</summary>
+    /// <remarks>
+    /// Mirrors calculate_totalreserve_pages() in mm/page_alloc.c, which does this for the high mark
+    /// (the reserve MemAvailable leaves out): max(lowmem_reserve[]) + the mark, at most
+    /// zone_managed_pages(zone). Android lmkd adds the protection uncapped: on x86-64 the DMA zone's
+    /// protection against Normal allocations, (DMA32 + Normal) / 256 pages, is many times its 3,840
+    /// managed pages on any machine above 4 GiB, which put "min" above where kswapd keeps free memory
+    /// on a big host. A zone that reports no managed pages (a fixture without the line) is left uncapped.
+    /// </remarks>
     public static Watermarks ComputeWatermarks(ReadOnlySpan<byte> content, long pageSizeBytes)
     {
         long min = 0, low = 0, high = 0;
@@ -50,11 +58,18 @@ public static class ZoneInfo
             var z = e.Current;
             if (z.Present <= 0)
                 continue;
-            min = AddSaturating(min, AddSaturating(z.Min, z.MaxProtection));
-            low = AddSaturating(low, AddSaturating(z.Low, z.MaxProtection));
-            high = AddSaturating(high, AddSaturating(z.High, z.MaxProtection));
+            min = AddSaturating(min, Reserved(z, z.Min));
+            low = AddSaturating(low, Reserved(z, z.Low));
+            high = AddSaturating(high, Reserved(z, z.High));
         }
         return new Watermarks(PagesToKb(min, pageSizeBytes), PagesToKb(low, pageSizeBytes), PagesToKb(high, pageSizeBytes));
+    }
+
+    /// <summary>A mark plus the zone's largest protection, capped at its managed pages (calculate_totalreserve_pages()).</summary>
+    private static long Reserved(in ZoneStats z, long mark)
+    {
+        long reserved = AddSaturating(mark, z.MaxProtection);
+        return z.Managed > 0 ? Math.Min(reserved, z.Managed) : reserved;
     }
 
     internal static long PagesToKb(long pages, long pageSizeBytes) =>

@@ -108,6 +108,25 @@ public class MemoryReaderFixtureTests
         Assert.Equal(7260 * 64, w64k.MinKb);
     }
 
+    /// <summary>
+    /// The kernel caps each zone's reserve at its managed pages (calculate_totalreserve_pages()). On
+    /// x86-64 the DMA zone's protection against Normal allocations is far above its 3,840 pages on
+    /// any host above 4 GiB; uncapped it put "min" above where kswapd keeps free memory.
+    /// </summary>
+    [Theory]
+    // Captured here: DMA's min 34 + protection 7,242 capped at 3,840 managed.
+    [InlineData("zoneinfo-big/zoneinfo-24g-captured", 24924, 29138, 33352, 28360)]
+    // Computed with 6.1's boot arithmetic (make.py): DMA 1 + 64,456 capped at 3,840; DMA32 376 + 61,464.
+    [InlineData("zoneinfo-big/zoneinfo-64g", 73426, 89926, 106426, 134043)]
+    // Two nodes: node 1 has Normal only; node 0's DMA32 reserves 1/256 of its Normal.
+    [InlineData("zoneinfo-big/zoneinfo-512g-2node", 281749, 413810, 545871, 535827)]
+    public void ZoneInfo_watermarks_cap_each_zone_s_reserve_at_its_managed_pages_as_the_kernel_does(string fixture, long min, long low, long high, long uncappedMin)
+    {
+        var w = ZoneInfo.ComputeWatermarks(Fixtures.Bytes(fixture), 4096);
+        Assert.Equal(new Watermarks(min * 4, low * 4, high * 4), w);
+        Assert.True(min < uncappedMin, "the fixture does not exercise the cap");
+    }
+
     [Fact]
     public void ZoneInfo_truncated_and_empty()
     {
