@@ -75,15 +75,15 @@ public class WakeToDecisionBenchmarks
     public MemorySnapshot CgroupMemoryRead() => _cgroupMemory.Read();
 
     [Benchmark(Description = "KillPolicy.Evaluate")]
-    public KillDecision PolicyEvaluate() => _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in _memory, in _psi);
+    public KillDecision PolicyEvaluate() => _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in _memory, in _psi, inPsiWindow: true);
 
     [Benchmark(Description = "Wake-up, machine scope: memory+PSI+Evaluate+metrics")]
     public KillDecision WakeUpMachine()
     {
         var memory = _system.Read();
         var psi = _machinePsi.ReadSnapshot();
-        var decision = _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in memory, in psi);
-        _metrics.Observed(memory, decision);
+        var decision = _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in memory, in psi, inPsiWindow: true);
+        _metrics.Observed(memory, decision, inPsiWindow: true);
         return decision;
     }
 
@@ -92,8 +92,8 @@ public class WakeToDecisionBenchmarks
     {
         var memory = _cgroupMemory.Read();
         var psi = _cgroupPsi.ReadSnapshot();
-        var decision = _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in memory, in psi);
-        _metrics.Observed(memory, decision);
+        var decision = _policy.Evaluate(Environment.TickCount64, PressureLevel.Medium, in memory, in psi, inPsiWindow: true);
+        _metrics.Observed(memory, decision, inPsiWindow: true);
         return decision;
     }
 }

@@ -62,6 +62,8 @@ public readonly record struct KillDecision
     /// <summary>PSI some stall the thrashing gate saw (percent of the time); -1 where activations are reported and no gate applies.</summary>
     public int StallPct { get; init; }
     public bool SwapIsLow { get; init; }
+    /// <summary>Free swap that can still take pages, by device kind (<see cref="Policies.UsableSwap"/>).</summary>
+    public UsableSwap UsableSwap { get; init; }
     public int SwapUtilPct { get; init; }
     /// <summary>Keep polling the memory state after this evaluation (an event, a kill, direct reclaim).</summary>
     public bool KeepPolling { get; init; }

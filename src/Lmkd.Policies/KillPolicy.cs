@@ -63,10 +63,17 @@ public sealed class KillPolicy
     /// <summary>
     /// One evaluation. <paramref name="nowMs"/> is a monotonic millisecond clock; <paramref name="level"/>
     /// is the PSI level that woke the monitor, or None for a follow-up poll or a headroom sample.
-    /// Android's PSI-driven reasons and the headroom watch each judge; when both would kill, the one
-    /// that reaches deeper (the lower minimum oom_score_adj) decides, Android's on a tie. Allocates nothing.
+    /// Android's PSI-driven reasons run only <paramref name="inPsiWindow"/>: on a PSI event and in the
+    /// polling window after it, as lmkd's mp_event_psi runs them. The headroom watch judges every
+    /// sample. When both would kill, the one that reaches deeper (the lower minimum oom_score_adj)
+    /// decides, Android's on a tie. Allocates nothing.
     /// </summary>
-    public KillDecision Evaluate(long nowMs, PressureLevel level, in MemorySnapshot memory, in PsiSnapshot psi)
+    /// <param name="inPsiWindow">
+    /// A PSI event woke the monitor, or its polling window is still open. False for a headroom sample
+    /// with no PSI episode under way: a watermark dip or a full old swap is no reason on its own, since
+    /// kswapd cycles through the low watermark on a healthy machine with a full page cache.
+    /// </param>
+    public KillDecision Evaluate(long nowMs, PressureLevel level, in MemorySnapshot memory, in PsiSnapshot psi, bool inPsiWindow)
     {
         var o = _options;
         long refault = memory.RefaultFileKb;
@@ -95,13 +102,15 @@ public sealed class KillPolicy
             _prevThrashGrowth = 0;
         }
 
-        long freeSwap = FreeSwapKb(in memory, o);
+        var usableSwap = UsableSwap.Of(in memory, o);
+        long freeSwap = usableSwap.TotalKb;
         bool swapLow = IsSwapLow(in memory, freeSwap, o.SwapFreeLowPercentage);
-        bool swapNearLow = IsSwapLow(in memory, freeSwap, Math.Min(100, 2 * o.SwapFreeLowPercentage));
         int swapUtil = SwapUtilizationPct(in memory, freeSwap);
         var wmark = ClassifyWatermark(memory.FreeKb, memory.Watermarks);
         // A scope without swap has none to absorb anything: for headroom that is "swap low".
         var headroom = _headroom.Judge(nowMs, in memory, freeSwap, swapLow || memory.SwapTotalKb <= 0, ReclaimEfficiencyPct(in memory));
+        if (!inPsiWindow && level == PressureLevel.None)
+            return Decide(KillReason.None, 0, level, wmark, ReclaimState.None, 0, swapLow, swapUtil, usableSwap, in headroom);
 
         // -1 means the scope does not report the counter: never a change.
         var reclaim = ReclaimState.None;
@@ -122,7 +131,7 @@ public sealed class KillPolicy
             // Neither reclaiming nor refaulting: nothing is happening. lmkd bails out here even on
             // a critical event; a critical event means tasks are fully stalled, so it goes on.
             // The headroom watch still judges: anonymous memory fills a swapless scope without either.
-            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, swapNearLow, in headroom);
+            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, usableSwap, in headroom);
         }
         _prevRefaultKb = refault;
 
@@ -221,7 +230,7 @@ public sealed class KillPolicy
             minAdj = o.EffectiveLowMemMinScoreAdj;
         }
 
-        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, swapNearLow, in headroom);
+        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, usableSwap, in headroom);
     }
 
     /// <summary>
@@ -257,7 +266,7 @@ public sealed class KillPolicy
     }
 
     private KillDecision Decide(KillReason reason, int minAdj, PressureLevel level, WatermarkLevel wmark,
-        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, bool swapNearLow, in HeadroomJudgement headroom)
+        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, in UsableSwap usableSwap, in HeadroomJudgement headroom)
     {
         if (headroom.Reason != KillReason.None && (reason == KillReason.None || headroom.MinScoreAdj < minAdj))
             (reason, minAdj) = (headroom.Reason, headroom.MinScoreAdj);
@@ -277,12 +286,12 @@ public sealed class KillPolicy
             ThrashingLimitPct = _thrashingLimit,
             SwapIsLow = swapLow,
             SwapUtilPct = swapUtil,
-            // lmkd polls on after an event, a kill or direct reclaim. Lmkd also polls while a kill is
-            // one step away: free memory below the low watermark, or free swap under twice its low
-            // mark. Swapping to zram stalls too little to fire a PSI trigger, so
-            // memory can run out between two events; only polling sees it coming.
-            KeepPolling = level != PressureLevel.None || killing || reclaim == ReclaimState.Direct
-                || wmark <= WatermarkLevel.BelowLow || swapLow || swapNearLow,
+            UsableSwap = usableSwap,
+            // As lmkd: polls on after an event, a kill or direct reclaim, and not for a watermark or
+            // swap figure alone (a full old swap or kswapd at work would keep it polling for hours).
+            // Memory that runs out between PSI events, swapping to zram without stall, is the
+            // headroom watch's: it samples faster the less room is left, swap included.
+            KeepPolling = level != PressureLevel.None || killing || reclaim == ReclaimState.Direct,
             PollIntervalMs = swapLow || killing ? _options.PollShortMs : _options.PollLongMs,
         };
     }
@@ -349,24 +358,6 @@ public sealed class KillPolicy
 
     private static bool IsSwapLow(in MemorySnapshot m, long freeSwapKb, int lowPct) =>
         m.SwapTotalKb > 0 && lowPct > 0 && freeSwapKb < m.SwapTotalKb * lowPct / 100;
-
-    /// <summary>
-    /// Free swap as lmkd judges it: on zram a page swapped out still needs memory for its compressed
-    /// copy, so with no memory left the free swap the kernel reports cannot be used. With "auto", the
-    /// zram devices' own compression bounds their share; other swap counts as reported.
-    /// </summary>
-    internal static long FreeSwapKb(in MemorySnapshot m, KillPolicyOptions o)
-    {
-        o.TryParseCompression(out bool auto, out double ratio);
-        long room = Math.Max(0, m.FreeKb) + m.InactiveFileKb;
-        if (!auto)
-            return ratio <= 0 ? m.SwapFreeKb : Math.Min(m.SwapFreeKb, (long)(room * ratio));
-        if (m.ZramTotalKb <= 0)
-            return m.SwapFreeKb;
-        double zramRatio = m.ZramCompressionRatio > 0 ? m.ZramCompressionRatio : KillPolicyOptions.DefaultZramCompressionRatio;
-        long zramFree = Math.Clamp(m.ZramFreeKb, 0, m.SwapFreeKb);
-        return m.SwapFreeKb - zramFree + Math.Min(zramFree, (long)(room * zramRatio));
-    }
 
     /// <summary>Share of swappable memory (anon + shmem + swapped) that is in swap.</summary>
     private static int SwapUtilizationPct(in MemorySnapshot m, long freeSwapKb)

@@ -34,6 +34,8 @@ public sealed class LoopPacer
 {
     private PacingOptions _o;
     private long _pollUntilMs;
+    private long _psiWindowUntilMs;           // lmkd's polling window: opened by a PSI event only
+    private bool _killFromPsiWindow;
     private int _pollIntervalMs;
     private long _nextHeadroomSampleMs;       // 0: at once (the first sample)
     private long _holdUntilMs;
@@ -57,6 +59,13 @@ public sealed class LoopPacer
     public bool InEpisode(long nowMs) => nowMs < _pollUntilMs;
 
     /// <summary>
+    /// Android lmkd's polling window: opened by a PSI event, kept open while its evaluations ask to
+    /// poll on (a kill, direct reclaim), as mp_event_psi does. Android's reasons run only inside it;
+    /// a window the headroom watch opened (its samples, its kills) is not one.
+    /// </summary>
+    public bool InPsiWindow(long nowMs) => nowMs < _psiWindowUntilMs;
+
+    /// <summary>
     /// A PSI level fired. True when it starts a pressure episode (no polling window was open, nor a
     /// headroom concern): the caller stamps the episode's start and rescans the candidates.
     /// </summary>
@@ -65,6 +74,7 @@ public sealed class LoopPacer
         bool started = nowMs >= _pollUntilMs && !_headroomConcern;
         _lastEventMs = nowMs;
         _pollUntilMs = nowMs + _o.PollWindowMs;
+        _psiWindowUntilMs = nowMs + _o.PollWindowMs;
         if (started)
             _lastRescanMs = nowMs;
         return started;
@@ -92,7 +102,11 @@ public sealed class LoopPacer
         bool episodeStarted = h.Concern && !_headroomConcern && nowMs >= _pollUntilMs;
         _headroomConcern = h.Concern;
         if (decision.KeepPolling)
+        {
             _pollUntilMs = Math.Max(_pollUntilMs, nowMs + _o.PollWindowMs);
+            if (InPsiWindow(nowMs))
+                _psiWindowUntilMs = nowMs + _o.PollWindowMs;
+        }
 
         // Rescan while PSI events keep coming or headroom falls towards exhaustion; a full but steady
         // scope needs no rescans (newcomers are read at the kill anyway).
@@ -103,6 +117,8 @@ public sealed class LoopPacer
 
         // After a decision that found nobody, wait out the back-off unless this one reaches deeper.
         bool kill = decision.ShouldKill && (nowMs >= _noVictimUntilMs || decision.MinScoreAdj < _noVictimMinAdj);
+        if (kill)
+            _killFromPsiWindow = InPsiWindow(nowMs);
         return new PacingVerdict(kill, rescan || episodeStarted, episodeStarted);
     }
 
@@ -131,6 +147,10 @@ public sealed class LoopPacer
     {
         KillInFlight = false;
         _pollUntilMs = Math.Max(_pollUntilMs, nowMs + _o.PollWindowMs);
+        // lmkd polls on after its kill: the window goes on past the victim's death.
+        if (_killFromPsiWindow)
+            _psiWindowUntilMs = Math.Max(_psiWindowUntilMs, nowMs + _o.PollWindowMs);
+        _killFromPsiWindow = false;
         _pollIntervalMs = _o.PollShortMs;
         _lastRescanMs = nowMs; // the caller rescans: the victim is gone, others may have grown
         if (dryRun)

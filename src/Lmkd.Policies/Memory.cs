@@ -82,8 +82,9 @@ public readonly record struct MemorySnapshot
     /// <summary>The part of SwapTotalKb / SwapFreeKb on zram devices (compressed in memory).</summary>
     public long ZramTotalKb { get; init; }
     public long ZramFreeKb { get; init; }
-    /// <summary>The zram devices' measured compression (original data / memory used); 0 when unknown or empty.</summary>
-    public double ZramCompressionRatio { get; init; }
+    /// <summary>What the zram devices hold, uncompressed (mm_stat orig_data_size), and the memory they use for it (mem_used_total), in the scope's share.</summary>
+    public long ZramStoredKb { get; init; }
+    public long ZramMemUsedKb { get; init; }
     public Watermarks Watermarks { get; init; }
 }
 

@@ -18,7 +18,7 @@ public class KillPolicyHeadroomTests
         for (int t = 0; t <= overMs; t += 10)
         {
             var m = Mem() with { HeadroomKb = Pct(fromPct + (toPct - fromPct) * t / overMs) };
-            d = p.Evaluate(startMs + t, PressureLevel.None, in m, in NoStall);
+            d = p.Evaluate(startMs + t, PressureLevel.None, in m, in NoStall, inPsiWindow: false);
         }
         return d;
     }
@@ -82,7 +82,7 @@ public class KillPolicyHeadroomTests
         p.OnKillResult(d, killed: true);
         // Headroom reads short right after a kill (freed pages on per-CPU lists): no history, no kill.
         var m = Mem() with { HeadroomKb = Pct(1.6) };
-        d = p.Evaluate(1100, PressureLevel.None, in m, in NoStall);
+        d = p.Evaluate(1100, PressureLevel.None, in m, in NoStall, inPsiWindow: false);
         Assert.Equal(KillReason.None, d.Reason);
         Assert.Equal(0, d.Headroom.FillRateKbPerSec);
     }
@@ -95,7 +95,7 @@ public class KillPolicyHeadroomTests
         for (int t = 0; t <= 1000; t += 10)
         {
             var m = Mem(swap: Swap.Ok) with { HeadroomKb = Pct(10 - 8.0 * t / 1000) };
-            d = p.Evaluate(t, PressureLevel.None, in m, in NoStall);
+            d = p.Evaluate(t, PressureLevel.None, in m, in NoStall, inPsiWindow: false);
         }
         Assert.Equal(KillReason.None, d.Reason);
         Assert.True(d.Headroom.SwapAbsorbs);
@@ -113,7 +113,7 @@ public class KillPolicyHeadroomTests
             {
                 HeadroomKb = Pct(1), InactiveFileKb = 1000, PgscanTotal = 10 * t, PgstealTotal = 3 * t / 10,
             };
-            d = p.Evaluate(t, PressureLevel.None, in m, in NoStall);
+            d = p.Evaluate(t, PressureLevel.None, in m, in NoStall, inPsiWindow: false);
         }
         Assert.Equal(KillReason.ReclaimFailing, d.Reason);
         Assert.Equal(0, d.MinScoreAdj);
@@ -126,7 +126,7 @@ public class KillPolicyHeadroomTests
             {
                 HeadroomKb = Pct(1), InactiveFileKb = 1000, PgscanTotal = 10 * t, PgstealTotal = 5 * t,
             };
-            d = p.Evaluate(t, PressureLevel.None, in m, in NoStall);
+            d = p.Evaluate(t, PressureLevel.None, in m, in NoStall, inPsiWindow: false);
         }
         Assert.Equal(KillReason.None, d.Reason);
     }
@@ -151,9 +151,9 @@ public class KillPolicyHeadroomTests
     {
         var p = new KillPolicy(KillPolicyOptions.Default);
         var baseline = Mem() with { ActivateFileKb = -1 };
-        p.Evaluate(0, PressureLevel.None, in baseline, new PsiSnapshot(0, 0, 1_000_000, 0));
+        p.Evaluate(0, PressureLevel.None, in baseline, new PsiSnapshot(0, 0, 1_000_000, 0), inPsiWindow: false);
         var m = Mem(refault: Thrash(150), pgDirect: 1) with { ActivateFileKb = -1 };
-        var d = p.Evaluate(500, PressureLevel.Medium, in m, new PsiSnapshot(0, 0, 1_000_000 + stallUs, 0));
+        var d = p.Evaluate(500, PressureLevel.Medium, in m, new PsiSnapshot(0, 0, 1_000_000 + stallUs, 0), inPsiWindow: true);
         Assert.Equal(expectedThrashing, d.ThrashingPct);
         Assert.Equal(expectedThrashing > 0 ? KillReason.DirectReclAndThrashing : KillReason.None, d.Reason);
     }
@@ -167,12 +167,12 @@ public class KillPolicyHeadroomTests
     {
         var p = new KillPolicy(KillPolicyOptions.Default);
         var m0 = Mem() with { ActivateFileKb = -1 };
-        p.Evaluate(0, PressureLevel.None, in m0, new PsiSnapshot(0, 0, 0, 0));
+        p.Evaluate(0, PressureLevel.None, in m0, new PsiSnapshot(0, 0, 0, 0), inPsiWindow: false);
         long before = 1100L * 1000 * stallBeforePct / 100;
         var m1 = Mem(refault: Refault0 + 1) with { ActivateFileKb = -1 };
-        p.Evaluate(1100, PressureLevel.None, in m1, new PsiSnapshot(0, 0, before, 0));
+        p.Evaluate(1100, PressureLevel.None, in m1, new PsiSnapshot(0, 0, before, 0), inPsiWindow: false);
         var m2 = Mem(refault: Thrash(150, from: Refault0 + 1), pgDirect: 1) with { ActivateFileKb = -1 };
-        var d = p.Evaluate(1600, PressureLevel.Medium, in m2, new PsiSnapshot(0, 0, before + 500L * 1000 * stallNowPct / 100, 0));
+        var d = p.Evaluate(1600, PressureLevel.Medium, in m2, new PsiSnapshot(0, 0, before + 500L * 1000 * stallNowPct / 100, 0), inPsiWindow: true);
         Assert.Equal(thrashing, d.ThrashingPct > 0);
         Assert.Equal(thrashing ? KillReason.DirectReclAndThrashing : KillReason.None, d.Reason);
     }
@@ -187,9 +187,9 @@ public class KillPolicyHeadroomTests
         var p = new KillPolicy(KillPolicyOptions.Default);
         long inactive = (BaseLru + 1) * inactivePct / 100;
         var m0 = Mem() with { ActivateFileKb = -1, InactiveFileKb = inactive };
-        p.Evaluate(0, PressureLevel.None, in m0, new PsiSnapshot(0, 0, 0, 0));
+        p.Evaluate(0, PressureLevel.None, in m0, new PsiSnapshot(0, 0, 0, 0), inPsiWindow: false);
         var m1 = Mem(refault: Thrash(150), pgDirect: 1) with { ActivateFileKb = -1, InactiveFileKb = inactive };
-        var d = p.Evaluate(500, PressureLevel.Medium, in m1, new PsiSnapshot(0, 0, 250_000, 0)); // 50 % stall
+        var d = p.Evaluate(500, PressureLevel.Medium, in m1, new PsiSnapshot(0, 0, 250_000, 0), inPsiWindow: true); // 50 % stall
         Assert.Equal(thrashing, d.ThrashingPct > 0);
     }
 

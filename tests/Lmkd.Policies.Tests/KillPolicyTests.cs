@@ -50,7 +50,7 @@ public class KillPolicyTests
         };
 
     internal static KillDecision Eval(KillPolicy p, long nowMs, PressureLevel level, MemorySnapshot m) =>
-        p.Evaluate(nowMs, level, in m, in Psi);
+        p.Evaluate(nowMs, level, in m, in Psi, inPsiWindow: true);
 
     /// <summary>A policy that has seen a quiet baseline at t=0: thrashing window open at Refault0 over BaseLru.</summary>
     internal static KillPolicy Primed(KillPolicyOptions? options = null)
@@ -385,15 +385,17 @@ public class KillPolicyTests
         { "a critical event keeps polling", PressureLevel.Critical, Mem(FreeOk, Thrash(1)), true, 7 },
         { "direct reclaim keeps polling", PressureLevel.None, Mem(FreeOk, Thrash(1), pgDirect: 9), true, 70 },
         { "kswapd alone does not", PressureLevel.None, Mem(FreeOk, Thrash(1), pgKswapd: 9), false, 70 },
-        { "low swap keeps polling, fast", PressureLevel.None, Mem(FreeOk, Thrash(1), swap: Swap.Low), true, 7 },
-        { "below the low watermark keeps polling", PressureLevel.None, Mem(FreeBelowLow, Refault0), true, 70 },
+        // As lmkd: a swap or watermark figure alone is no reason to poll (a server's old swap is often
+        // over 90 % used, and kswapd cycles through the low watermark): the interval stays short with low swap.
+        { "low swap alone does not keep polling", PressureLevel.None, Mem(FreeOk, Thrash(1), swap: Swap.Low), false, 7 },
+        { "below the low watermark alone does not", PressureLevel.None, Mem(FreeBelowLow, Refault0), false, 70 },
         { "below the high watermark only does not", PressureLevel.None, Mem(FreeBelowHigh, Refault0), false, 70 },
-        { "swap nearing its low mark keeps polling, slowly", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Ok) with { SwapFreeKb = 150_000 }, true, 70 },
+        { "swap nearing its low mark does not", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Ok) with { SwapFreeKb = 150_000 }, false, 70 },
         { "swap well above it does not", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Ok), false, 70 },
         { "a kill keeps polling, fast", PressureLevel.None, Mem(FreeBelowMin, Thrash(1)), true, 7 },
         { "bail-out on an event keeps polling", PressureLevel.Medium, Mem(FreeOk, Refault0), true, 70 },
         { "bail-out on a poll stops", PressureLevel.None, Mem(FreeOk, Refault0), false, 70 },
-        { "bail-out with low swap keeps polling, fast", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Low), true, 7 },
+        { "bail-out with low swap does not keep polling", PressureLevel.None, Mem(FreeOk, Refault0, swap: Swap.Low), false, 7 },
     };
 
     [Theory]
@@ -404,6 +406,60 @@ public class KillPolicyTests
         var p = Primed(new KillPolicyOptions { PollShortMs = 7, PollLongMs = 70 });
         var d = Eval(p, 100, level, m);
         Assert.Equal((keepPolling, intervalMs), (d.KeepPolling, d.PollIntervalMs));
+    }
+
+    // ---- healthy hosts: Android's reasons only where Android runs them ----------------------------
+
+    // A 6 GiB server (the guest, Debian 6.1): the kernel's summed watermarks 66/82/99 MB, the
+    // page cache full, kswapd dipping free memory under the low mark, a disk swap 90 % full of an idle
+    // process's pages (the normal state after weeks of uptime), 70 % of memory available.
+    private static MemorySnapshot Server6G(long freeKb) => new()
+    {
+        TotalKb = 6_291_456, FreeKb = freeKb, AvailableKb = 4_446_472, HeadroomKb = 4_446_472,
+        SwapTotalKb = 2_097_152, SwapFreeKb = 200_000, AnonKb = 1_200_000,
+        FileLruKb = 4_500_000, InactiveFileKb = 3_000_000, RefaultFileKb = Refault0, ActivateFileKb = Refault0,
+        PgscanKswapd = 1_000, PgscanDirect = 0,
+        Watermarks = new(67_584, 83_968, 101_376),
+    };
+
+    // A 64 GiB host's watermarks as the kernel reserves them (tests/Lmkd.Tests/ProcFs/Fixtures/zoneinfo-big/zoneinfo-64g,
+    // capped: 286/351/415 MiB); uncapped, as Android lmkd sums them, min was 523 MiB.
+    private static MemorySnapshot Host64G(long freeKb, long swapFreeKb) => new()
+    {
+        TotalKb = 65_536 * 1024, FreeKb = freeKb, AvailableKb = 50_000_000, HeadroomKb = 50_000_000,
+        SwapTotalKb = 8_388_608, SwapFreeKb = swapFreeKb, AnonKb = 12_000_000,
+        FileLruKb = 45_000_000, InactiveFileKb = 30_000_000, RefaultFileKb = Refault0, ActivateFileKb = Refault0,
+        PgscanKswapd = 1_000, PgscanDirect = 0,
+        Watermarks = new(73_426 * 4, 89_926 * 4, 106_426 * 4),
+    };
+
+    public static TheoryData<string, MemorySnapshot, PressureLevel, bool, KillReason, int> HealthyHostCases => new()
+    {
+        // name, memory, PSI level, in a PSI polling window -> reason, min adj
+        { "6 GiB server, below low, swap 90 % used, a headroom sample", Server6G(80_000), PressureLevel.None, false, KillReason.None, 0 },
+        { "6 GiB server, below min, swap 90 % used, a headroom sample", Server6G(60_000), PressureLevel.None, false, KillReason.None, 0 },
+        { "64 GiB host at kswapd's wake point (below low), old swap 95 % used, no PSI", Host64G(340 * 1024, 400_000), PressureLevel.None, false, KillReason.None, 0 },
+        // Above the kernel's min, below Android's uncapped sum: in a PSI window, not "below min" (no LOW_MEM).
+        { "64 GiB host at 400 MiB free, PSI event, swap with room", Host64G(400 * 1024, 4_000_000), PressureLevel.Medium, true, KillReason.None, 0 },
+        // Where Android runs them, its reasons still run: a PSI event with swap low and memory below low.
+        { "64 GiB host below low, swap low, PSI event", Host64G(340 * 1024, 400_000), PressureLevel.Medium, true, KillReason.LowMemAndSwap, 201 },
+        { "6 GiB server below min, swap low, in the window after an event", Server6G(60_000), PressureLevel.None, true, KillReason.LowMemAndSwap, 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(HealthyHostCases))]
+    public void Healthy_hosts_see_Android_s_reasons_only_in_a_PSI_window(string name, MemorySnapshot m, PressureLevel level, bool inPsiWindow, KillReason reason, int minAdj)
+    {
+        _ = name;
+        var p = new KillPolicy(KillPolicyOptions.Default);
+        var quiet = m with { FreeKb = m.Watermarks.HighKb * 2 };
+        p.Evaluate(0, PressureLevel.None, in quiet, in Psi, inPsiWindow: false);
+        // kswapd at work since the baseline, as on a host whose page cache fills its memory.
+        var now = m with { PgscanKswapd = m.PgscanKswapd + 500 };
+        var d = p.Evaluate(500, level, in now, in Psi, inPsiWindow);
+        Assert.Equal((reason, minAdj), (d.Reason, d.Reason == KillReason.None ? 0 : d.MinScoreAdj));
+        if (level == PressureLevel.None && !inPsiWindow)
+            Assert.False(d.KeepPolling, "a headroom sample on a healthy host must not start polling");
     }
 
     // ---- options ------------------------------------------------------------------------------

@@ -55,6 +55,36 @@ public class LoopPacerTests
     }
 
     [Fact]
+    public void Only_a_psi_event_opens_Android_s_window_and_only_its_own_polls_and_kills_extend_it()
+    {
+        var p = new LoopPacer(O);
+        p.OnEvaluated(0, Decision(sampleMs: 100));
+        Assert.False(p.InPsiWindow(0));                       // headroom samples: no window
+        p.OnEvaluated(100, Decision(keepPolling: true, sampleMs: 100));
+        Assert.True(p.InEpisode(200));
+        Assert.False(p.InPsiWindow(200));                     // polling that a headroom sample asked for is not Android's window
+
+        p.OnPsiEvent(1000);
+        Assert.True(p.InPsiWindow(1500));
+        p.OnEvaluated(1900, Decision(keepPolling: true));     // a poll inside it that asks to go on
+        Assert.True(p.InPsiWindow(2800));
+        var v = p.OnEvaluated(2850, Decision(KillReason.LowMemAndSwap, 201, keepPolling: true));
+        Assert.True(v.StartKill);
+        p.OnKillStarted();
+        p.OnKillFinished(4500, dryRun: false, killTimeoutMs: 1000); // the victim died after the window would have closed
+        Assert.True(p.InPsiWindow(5400));                     // lmkd polls on after its kill
+        Assert.False(p.InPsiWindow(5600));
+
+        // A kill the headroom watch decided, outside any PSI window, opens a polling window but not Android's.
+        var h = p.OnEvaluated(9000, Decision(KillReason.LowHeadroom, 900));
+        Assert.True(h.StartKill);
+        p.OnKillStarted();
+        p.OnKillFinished(9100, dryRun: false, killTimeoutMs: 1000);
+        Assert.True(p.InEpisode(9500));
+        Assert.False(p.InPsiWindow(9500));
+    }
+
+    [Fact]
     public void Keep_polling_extends_the_window()
     {
         var p = new LoopPacer(O);

@@ -186,8 +186,16 @@ public static class StatusCommand
             o.WriteLine(string.Create(inv, $"Pressure (last evaluation {Int(e, "ageMs")} ms ago): {verdict}"));
             long ms = Int(e, "msToExhaustion");
             o.WriteLine(string.Create(inv, $"  headroom {MiB(Int(e, "headroomKb") * 1024)} MiB ({Dbl(e, "headroomPct"):F1} % of {MiB(Int(e, "totalKb") * 1024)} MiB), fill rate {Int(e, "fillRateKbPerSec")} kB/s, {(ms < 0 ? "not running out" : $"out in {ms} ms at that rate")}"));
-            string swap = Int(e, "swapTotalKb") <= 0 ? "none" : string.Create(inv, $"{MiB(Int(e, "swapFreeKb") * 1024)} of {MiB(Int(e, "swapTotalKb") * 1024)} MiB free{(Bool(e, "swapIsLow") ? " (low)" : "")}");
+            string swap = Int(e, "swapTotalKb") <= 0 ? "none" : string.Create(inv,
+                $"{MiB(Int(e, "swapFreeKb") * 1024)} of {MiB(Int(e, "swapTotalKb") * 1024)} MiB free, usable {MiB(Int(e, "usableSwapDiskKb") * 1024)} on disk + {MiB(Int(e, "usableSwapZramKb") * 1024)} on zram{(Bool(e, "swapIsLow") ? " (low)" : "")}");
             o.WriteLine(string.Create(inv, $"  PSI some {Dbl(e, "psiSomeAvg10"):F2} % full {Dbl(e, "psiFullAvg10"):F2} % (avg10); thrashing {Int(e, "thrashingPct")} % (limit {Int(e, "thrashingLimitPct")} %); watermark {Str(e, "watermark")}; reclaim {Str(e, "reclaim")}; swap {swap}"));
+            o.WriteLine(string.Create(inv, $"  monitor wake-ups {Dbl(e, "wakeupsPerSecond"):F1}/s; Android's reasons {(Bool(e, "psiWindow") ? "active (PSI window open)" : "waiting for a PSI event")}"));
+            if (e.TryGetProperty("rules", out var rules) && rules.ValueKind == JsonValueKind.Array)
+            {
+                o.WriteLine("  rules, closest to firing first:");
+                foreach (var rule in rules.EnumerateArray())
+                    o.WriteLine($"    {(Bool(rule, "fires") ? "FIRES" : "-")} {Str(rule, "rule")}: {Printable(Str(rule, "why"))}");
+            }
         }
         else
             o.WriteLine("Pressure: not evaluated yet");

@@ -84,6 +84,10 @@ public sealed class MonitorLoop : IDisposable
     private readonly Lock _statusGate = new();
     private readonly List<FinishedKill> _recentKills = [];
     private KillDecision _lastDecision;
+    private bool _lastInPsiWindow;
+    private bool _swapDevicesKnown = true;
+    // Written by the monitor thread only, read under _statusGate as one figure (a double: no tearing on 64-bit).
+    private readonly WakeRate _wakeRate = new();
     private MemorySnapshot _lastMemory;
     private PsiSnapshot _lastPsi;
     private long _lastEvaluationMs = -1;
@@ -189,7 +193,7 @@ public sealed class MonitorLoop : IDisposable
         var memory = _scope.Memory.Read();
         var psi = _psi.ReadSnapshot();
         // A throw-away policy, so the real one's baselines start at the first real evaluation.
-        new KillPolicy(_options.Policy, _options.Headroom).Evaluate(MonotonicClock.NowMs, PressureLevel.Medium, memory, psi);
+        new KillPolicy(_options.Policy, _options.Headroom).Evaluate(MonotonicClock.NowMs, PressureLevel.Medium, memory, psi, inPsiWindow: true);
         // The kill path up to the signal, on Lmkd itself, in dry run: pidfd_open, identity check, close. Nothing is sent.
         if (_scanner.Read(_selfPid) is { } self)
             _killer.Kill(self, dryRun: true, timeoutMs: 0);
@@ -314,6 +318,7 @@ public sealed class MonitorLoop : IDisposable
         var r = _psi.Wait(NextTimeoutMs(now), _wake.Fd, events?.Fd ?? -1, events?.Events ?? 0);
         now = MonotonicClock.NowMs;
         _wakeTimestamp = Stopwatch.GetTimestamp();
+        _wakeRate.Add(now);
 
         switch (r.Status)
         {
@@ -385,6 +390,14 @@ public sealed class MonitorLoop : IDisposable
         try
         {
             memory = _scope.Memory.Read();
+            if (_scope.Memory.SwapDevicesKnown != _swapDevicesKnown)
+            {
+                _swapDevicesKnown = !_swapDevicesKnown;
+                if (_swapDevicesKnown)
+                    _log.LogInformation("/proc/swaps is readable again: zram swap is counted by its compression");
+                else
+                    _log.LogWarning("/proc/swaps cannot be read: all swap counts as disk swap, at face value, until it can");
+            }
             if (_blindSinceMs >= 0)
                 _log.LogInformation("The memory state is readable again after {BlindMs} ms", now - _blindSinceMs);
             _blindSinceMs = -1;
@@ -413,10 +426,11 @@ public sealed class MonitorLoop : IDisposable
         if (!_psi.TryReadSnapshot(out var psi, out int psiErrno))
             Fault("psi", "reading " + _scope.PressureFile, new IOException(psiErrno == 0 ? "unparsable content" : "errno " + Errno.Name(psiErrno)));
 
-        var decision = _policy.Evaluate(now, level, memory, psi);
-        _metrics.Observed(memory, decision);
+        bool inPsiWindow = level != PressureLevel.None || _pacer.InPsiWindow(now);
+        var decision = _policy.Evaluate(now, level, memory, psi, inPsiWindow);
+        _metrics.Observed(memory, decision, inPsiWindow);
         lock (_statusGate)
-            (_lastDecision, _lastMemory, _lastPsi, _lastEvaluationMs) = (decision, memory, psi, now);
+            (_lastDecision, _lastMemory, _lastPsi, _lastEvaluationMs, _lastInPsiWindow) = (decision, memory, psi, now, inPsiWindow);
         bool slow = false;
         if (_scope.MemoryEvents is { } events && _scope.LastUsage is { } last)
         {
@@ -652,7 +666,11 @@ public sealed class MonitorLoop : IDisposable
         lock (_statusGate)
             return new LoopStatus(_lastDecision, _lastMemory, _lastPsi, _lastEvaluationMs, _inFlight?.Victim, [.. _recentKills],
                 _scope.Description, KillModes.Name(ReapMode), LmkdMetrics.TriggerModeName(_psi.Mode), _options.DryRun,
-                _blind ? "blind: the memory state cannot be read" : _wedged ? "wedged: no reaper left" : null);
+                _blind ? "blind: the memory state cannot be read" : _wedged ? "wedged: no reaper left" : null)
+            {
+                LastInPsiWindow = _lastInPsiWindow,
+                WakeupsPerSecond = _wakeRate.PerSecond,
+            };
     }
 
     /// <summary>One second after the exit: the scope's memory against the decision's snapshot, by kind.</summary>

@@ -155,6 +155,22 @@ public static class StatusReport
         w.WriteNumber("swapTotalKb", m.SwapTotalKb);
         w.WriteNumber("swapFreeKb", m.SwapFreeKb);
         w.WriteBoolean("swapIsLow", d.SwapIsLow);
+        w.WriteNumber("usableSwapDiskKb", d.UsableSwap.DiskKb);
+        w.WriteNumber("usableSwapZramKb", d.UsableSwap.ZramKb);
+        w.WriteNumber("zramRatio", Math.Round(d.UsableSwap.ZramRatio, 2));
+        w.WriteBoolean("psiWindow", s.LastInPsiWindow);
+        w.WriteNumber("wakeupsPerSecond", Math.Round(s.WakeupsPerSecond, 2));
+        // Which rule is closest to firing, and why the others are not.
+        w.WriteStartArray("rules");
+        foreach (var r in RuleOutlook.Explain(d, s.LastInPsiWindow))
+        {
+            w.WriteStartObject();
+            w.WriteString("rule", r.Rule);
+            w.WriteBoolean("fires", r.Fires);
+            w.WriteString("why", r.Why);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 

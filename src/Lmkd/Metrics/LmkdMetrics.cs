@@ -32,6 +32,8 @@ public sealed class LmkdMetrics
     private readonly Counter.Child _eventsMedium, _eventsCritical;
     private readonly Counter _notifyPublished, _notifyDropped, _notifyErrors, _hookRuns, _hookSkipped;
     private readonly Gauge _busConnected;
+    private readonly Gauge _psiWindow;
+    private readonly Gauge.Child _usableSwapDisk, _usableSwapZram;
     private readonly Histogram _hookDuration;
     private readonly Counter _logDropped, _sdNotifyDropped;
     private readonly Gauge _watchdogSuppressed;
@@ -102,6 +104,11 @@ public sealed class LmkdMetrics
         _memAvailable = f.CreateGauge("lmkd_memory_available_bytes", "Available memory of the watched scope as the policy last saw it.");
         _memFree = f.CreateGauge("lmkd_memory_free_bytes", "Free memory (compared with watermarks) as the policy last saw it.");
         _swapFree = f.CreateGauge("lmkd_swap_free_bytes", "Free swap as the policy last saw it.");
+        var usable = f.CreateGauge("lmkd_swap_usable_bytes", "Free swap that can still take anonymous pages, by device kind: a disk at face value, zram by what memory can hold compressed.",
+            new GaugeConfiguration { LabelNames = ["kind"] });
+        _usableSwapDisk = usable.WithLabels("disk");
+        _usableSwapZram = usable.WithLabels("zram");
+        _psiWindow = f.CreateGauge("lmkd_psi_window", "1 while Android's reasons run: a PSI event came and its polling window is open; 0 when only the headroom watch judges.");
         _thrashing = f.CreateGauge("lmkd_thrashing_percent", "File-cache thrashing as the policy last computed it: activated refaults (refaults where the kernel reports no activations) as a percentage of the file LRU.");
         _headroom = f.CreateGauge("lmkd_headroom_bytes", "What the watched scope can still allocate without swapping, as the headroom watch last saw it (MemAvailable; for a cgroup the smallest over it and its ancestors of limit - usage + clean inactive file).");
         _fillRate = f.CreateGauge("lmkd_headroom_fill_rate_bytes_per_second", "How fast headroom falls (0 when steady or rising).");
@@ -230,9 +237,12 @@ public sealed class LmkdMetrics
     /// <summary>What a kill gave back one second after the victim's exit: the scope's used memory, down.</summary>
     public void GaveBack(long kb) => _gaveBack.Inc(Math.Max(0, kb) * 1024.0);
 
-    public void Observed(in MemorySnapshot m, in KillDecision d)
+    public void Observed(in MemorySnapshot m, in KillDecision d, bool inPsiWindow)
     {
         _wakeups.Inc();
+        _usableSwapDisk.Set(d.UsableSwap.DiskKb * 1024.0);
+        _usableSwapZram.Set(d.UsableSwap.ZramKb * 1024.0);
+        _psiWindow.Set(inPsiWindow ? 1 : 0);
         _memAvailable.Set(m.AvailableKb * 1024.0);
         _memFree.Set(m.FreeKb * 1024.0);
         _swapFree.Set(m.SwapFreeKb * 1024.0);

@@ -141,7 +141,7 @@ public sealed class CgroupMemoryReader : IMemoryReader
         }
         headroomKb = Math.Clamp(headroomKb, 0, totalKb);
         var (swapTotalKb, swapFreeKb) = ReadSwap(usageBytes, limitBytes);
-        var (zramTotalKb, zramFreeKb, zramRatio) = ReadZramShare(swapTotalKb, swapFreeKb);
+        var zram = ReadZramShare(swapTotalKb, swapFreeKb);
 
         snapshot = new MemorySnapshot
         {
@@ -153,9 +153,10 @@ public sealed class CgroupMemoryReader : IMemoryReader
             UsedKb = usageKb,
             SwapTotalKb = swapTotalKb,
             SwapFreeKb = swapFreeKb,
-            ZramTotalKb = zramTotalKb,
-            ZramFreeKb = zramFreeKb,
-            ZramCompressionRatio = zramRatio,
+            ZramTotalKb = zram.TotalKb,
+            ZramFreeKb = zram.FreeKb,
+            ZramStoredKb = zram.StoredKb,
+            ZramMemUsedKb = zram.MemUsedKb,
             AnonKb = stat.AnonBytes / 1024,
             ShmemKb = stat.ShmemBytes / 1024,
             FileLruKb = fileKb,
@@ -230,19 +231,22 @@ public sealed class CgroupMemoryReader : IMemoryReader
         return (totalKb, Math.Max(0, totalKb - swapUsage / 1024));
     }
 
-    /// <summary>The cgroup's swap is the machine's: its zram share is the machine's zram share of swap.</summary>
-    private (long TotalKb, long FreeKb, double Ratio) ReadZramShare(long swapTotalKb, long swapFreeKb)
+    /// <summary>The cgroup's swap is the machine's: its zram share is the machine's zram share of swap, and so is what zram stores.</summary>
+    private ZramSwap ReadZramShare(long swapTotalKb, long swapFreeKb)
     {
         if (swapTotalKb <= 0)
-            return (0, 0, 0);
-        var (zramTotal, _, ratio) = _zram.Read();
-        if (zramTotal <= 0)
-            return (0, 0, 0);
-        double share = Math.Min(1.0, (double)zramTotal / _machineSwapKb);
-        return ((long)(swapTotalKb * share), (long)(swapFreeKb * share), ratio);
+            return default;
+        var zram = _zram.Read();
+        if (zram.TotalKb <= 0)
+            return default;
+        double share = Math.Min(1.0, (double)zram.TotalKb / _machineSwapKb);
+        return new ZramSwap((long)(swapTotalKb * share), (long)(swapFreeKb * share), (long)(zram.StoredKb * share), (long)(zram.MemUsedKb * share));
     }
 
     private static long Percent(long kb, double pct) => (long)(kb * (pct / 100.0));
+
+    /// <inheritdoc/>
+    public bool SwapDevicesKnown => _zram.SwapsReadable;
 
     public void Dispose()
     {

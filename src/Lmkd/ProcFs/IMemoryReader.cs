@@ -10,4 +10,10 @@ public interface IMemoryReader : IDisposable
 {
     /// <summary>The snapshot; throws IOException when the files cannot be read.</summary>
     MemorySnapshot Read();
+
+    /// <summary>
+    /// False when the last <see cref="Read"/> could not read /proc/swaps: which swap is zram is then
+    /// unknown, and all of it counts as disk swap, at face value.
+    /// </summary>
+    bool SwapDevicesKnown => true;
 }

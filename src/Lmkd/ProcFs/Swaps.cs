@@ -48,9 +48,18 @@ public static class ZramMmStat
     }
 }
 
+/// <summary>The zram devices in use as swap, summed: their size and free space (/proc/swaps), what they store and the memory that costs (mm_stat).</summary>
+public readonly record struct ZramSwap(long TotalKb, long FreeKb, long StoredKb, long MemUsedKb)
+{
+    /// <summary>Stored data per byte of memory used; 0 when empty or unknown.</summary>
+    public double Ratio => StoredKb > 0 && MemUsedKb > 0 ? (double)StoredKb / MemUsedKb : 0;
+}
+
 /// <summary>
-/// The zram share of swap and its measured compression: /proc/swaps kept open and re-read with
-/// pread; each zram device's mm_stat opened once, when it first appears. Not thread-safe.
+/// The zram share of swap and what it stores: /proc/swaps kept open and re-read with pread; each
+/// zram device's mm_stat opened when it first appears, and again after a read fails (a device reset
+/// or removed and added again). Devices come and go with swapon and swapoff: each read sees the
+/// ones in use now. Not thread-safe.
 /// </summary>
 public sealed class ZramReader : IDisposable
 {
@@ -69,15 +78,19 @@ public sealed class ZramReader : IDisposable
         _visit = Visit;
     }
 
-    /// <summary>Zram swap in use now: its total and free kB, and original/used (0 when empty or unknown).</summary>
-    public (long TotalKb, long FreeKb, double Ratio) Read()
+    /// <summary>False when /proc/swaps could not be read at the last <see cref="Read"/>: all swap then counts as disk swap.</summary>
+    public bool SwapsReadable { get; private set; } = true;
+
+    /// <summary>Zram swap in use now; all 0 without zram, or when /proc/swaps cannot be read (<see cref="SwapsReadable"/>).</summary>
+    public ZramSwap Read()
     {
         _totalKb = _usedKb = _origBytes = _memUsedBytes = 0;
-        if (_swaps is null || _swaps.Read(out var content) != ProcReadStatus.Ok)
-            return (0, 0, 0);
+        ReadOnlySpan<byte> content = default;
+        SwapsReadable = _swaps is not null && _swaps.Read(out content) == ProcReadStatus.Ok;
+        if (!SwapsReadable)
+            return default;
         SwapsParser.Parse(content, _visit);
-        double ratio = _origBytes > 0 && _memUsedBytes > 0 ? (double)_origBytes / _memUsedBytes : 0;
-        return (_totalKb, Math.Max(0, _totalKb - _usedKb), ratio);
+        return new ZramSwap(_totalKb, Math.Max(0, _totalKb - _usedKb), _origBytes / 1024, _memUsedBytes / 1024);
     }
 
     private void Visit(ReadOnlySpan<byte> name, long sizeKb, long usedKb)
@@ -96,6 +109,13 @@ public sealed class ZramReader : IDisposable
         {
             _origBytes += orig;
             _memUsedBytes += used;
+        }
+        else
+        {
+            // Reset, removed or not there yet: what it stores is unknown (the default ratio applies);
+            // open it afresh next time rather than re-read a file that no longer answers.
+            file?.Dispose();
+            _mmStat.Remove(index);
         }
     }
 

@@ -38,6 +38,9 @@ public sealed class SystemMemoryReader : IMemoryReader
         _zoneinfo = ProcFile.Open(Path.Combine(procRoot, "zoneinfo"), 16384);
     }
 
+    /// <inheritdoc/>
+    public bool SwapDevicesKnown => _zram.SwapsReadable;
+
     /// <summary>The watermarks from the last zoneinfo read (unknown before the first Read).</summary>
     public Watermarks Watermarks { get; private set; }
 
@@ -65,8 +68,8 @@ public sealed class SystemMemoryReader : IMemoryReader
         var snapshot = ToSnapshot(mem, vm, Watermarks, _pageSizeBytes);
         if (mem.SwapTotalKb <= 0)
             return snapshot;
-        var (zramTotal, zramFree, ratio) = _zram.Read();
-        return snapshot with { ZramTotalKb = zramTotal, ZramFreeKb = zramFree, ZramCompressionRatio = ratio };
+        var zram = _zram.Read();
+        return snapshot with { ZramTotalKb = zram.TotalKb, ZramFreeKb = zram.FreeKb, ZramStoredKb = zram.StoredKb, ZramMemUsedKb = zram.MemUsedKb };
     }
 
     /// <summary>The mapping from meminfo/vmstat/zoneinfo figures to the policy's snapshot.</summary>

@@ -200,14 +200,20 @@ public sealed class StatusReportTests
         Assert.Equal("Pressure (last evaluation 40 ms ago): kill decided: LOW_MEM_AND_THRASHING, may reach oom_score_adj 201", lines[3]);
         Assert.Equal("  headroom 20.0 MiB (5.3 % of 384.0 MiB), fill rate 4096 kB/s, out in 3500 ms at that rate", lines[4]);
         Assert.StartsWith("  PSI some 12.50 % full 3.25 % (avg10); thrashing 140 % (limit 100 %); watermark below-low; reclaim kswapd; swap none", lines[5]);
+        Assert.Equal("  monitor wake-ups 0.0/s; Android's reasons waiting for a PSI event", lines[6]);
+        // Which rule is closest to firing, and why the others are not.
+        Assert.Equal("  rules, closest to firing first:", lines[7]);
+        Assert.StartsWith("    FIRES Android's reasons: LOW_MEM_AND_THRASHING (oom_score_adj >= 201)", lines[8]);
+        Assert.StartsWith("    - headroom (LOW_HEADROOM, RECLAIM_FAILING): ", lines[9]);
+        Assert.StartsWith("    - NOT_RESPONDING: waits for the critical (full) PSI level", lines[10]);
         // A comm is the process's own choice: no escape sequence reaches the terminal.
-        Assert.StartsWith("Kill in flight: pid 299 old?[31m uid 1000 oom_score_adj 950", lines[6]);
-        Assert.StartsWith("Next victim (oom_score_adj >= 201: the last decision's minimum): pid 300 background uid 1000 oom_score_adj 900, RSS 62.0 MiB", lines[7]);
-        Assert.StartsWith("Last kills, newest first", lines[8]);
-        Assert.StartsWith("  #2 2026-12-02T01:30:02.000Z LOW_MEM_AND_THRASHING (may reach 201): pid 201 cached2 uid 1000 oom_score_adj 900", lines[9]);
-        Assert.Contains("gave back 55.0, 60.0, - MiB; kill-then-reap, reap ok", lines[10]);
-        Assert.StartsWith("  #1 ", lines[11]);
-        Assert.Contains("gave back 55.0, 60.0, 61.0 MiB", lines[12]);
+        Assert.StartsWith("Kill in flight: pid 299 old?[31m uid 1000 oom_score_adj 950", lines[11]);
+        Assert.StartsWith("Next victim (oom_score_adj >= 201: the last decision's minimum): pid 300 background uid 1000 oom_score_adj 900, RSS 62.0 MiB", lines[12]);
+        Assert.StartsWith("Last kills, newest first", lines[13]);
+        Assert.StartsWith("  #2 2026-12-02T01:30:02.000Z LOW_MEM_AND_THRASHING (may reach 201): pid 201 cached2 uid 1000 oom_score_adj 900", lines[14]);
+        Assert.Contains("gave back 55.0, 60.0, - MiB; kill-then-reap, reap ok", lines[15]);
+        Assert.StartsWith("  #1 ", lines[16]);
+        Assert.Contains("gave back 55.0, 60.0, 61.0 MiB", lines[17]);
     }
 
     [Fact]

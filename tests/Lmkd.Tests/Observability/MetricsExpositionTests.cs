@@ -66,7 +66,7 @@ public class MetricsExpositionTests
         m.LoopIteration(MonotonicClock.NowMs);
         m.PressureEvent(PressureLevel.Critical);
         var decision = new KillDecision { Reason = KillReason.LowMemAndThrashing, MinScoreAdj = 200, ThrashingPct = 120 };
-        m.Observed(new MemorySnapshot { FreeKb = 1000, AvailableKb = 2000, SwapFreeKb = 0 }, decision);
+        m.Observed(new MemorySnapshot { FreeKb = 1000, AvailableKb = 2000, SwapFreeKb = 0 }, decision, inPsiWindow: false);
         m.Scanned(12, TimeSpan.FromMilliseconds(3));
         m.KillDone(decision, Victim, new KillResult
         {

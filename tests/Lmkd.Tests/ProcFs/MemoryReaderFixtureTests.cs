@@ -198,16 +198,50 @@ public class MemoryReaderFixtureTests
     public void Zram_share_and_compression_from_swaps_and_mm_stat()
     {
         using var zram = new ZramReader(Fixtures.Path("zram/proc"), Fixtures.Path("zram/block"));
-        var (total, free, ratio) = zram.Read();
-        Assert.Equal(131068 + 65532, total);           // the file swap is not zram
-        Assert.Equal(131068 + 65532 - 65536, free);
-        Assert.Equal(4.0, ratio, 3);                    // 256 MiB stored in 64 MiB; the empty zram1 adds nothing
+        var z = zram.Read();
+        Assert.Equal(131068 + 65532, z.TotalKb);       // the file swap is not zram
+        Assert.Equal(131068 + 65532 - 65536, z.FreeKb);
+        Assert.Equal((262144L, 65536L), (z.StoredKb, z.MemUsedKb));
+        Assert.Equal(4.0, z.Ratio, 3);                  // 256 MiB stored in 64 MiB; the empty zram1 adds nothing
         Assert.True(ZramMmStat.TryParse("1000 500 800 0 800 0 0 0\n"u8, out long orig, out long used));
         Assert.Equal((1000, 800), (orig, used));
         Assert.False(ZramMmStat.TryParse("garbage"u8, out _, out _));
 
         using var none = new ZramReader(Fixtures.Path("system"), Fixtures.Path("zram/block"));
-        Assert.Equal((0L, 0L, 0.0), none.Read()); // no swaps file in that fixture: no zram
+        Assert.Equal(default, none.Read()); // no swaps file in that fixture: no zram, and said so
+        Assert.False(none.SwapsReadable);
+    }
+
+    [Fact]
+    public void Zram_devices_that_come_go_and_reset_are_read_as_they_are_now()
+    {
+        using var dir = TempDir.CopyOf("zram");
+        using var zram = new ZramReader(dir.PathOf("proc"), dir.PathOf("block"));
+        Assert.Equal(262144, zram.Read().StoredKb);
+
+        // zram0's mm_stat unreadable (a device reset or removed under Lmkd reads empty or fails):
+        // still listed in swaps, what it stores unknown, so the default ratio applies.
+        File.WriteAllText(dir.PathOf("block/zram0/mm_stat"), "");
+        var reset = zram.Read();
+        Assert.True(zram.SwapsReadable);
+        Assert.Equal((131068L + 65532, 0L), (reset.TotalKb, reset.StoredKb));
+
+        // It comes back, holding something else: read afresh, not from the file that went away.
+        File.WriteAllText(dir.PathOf("block/zram0/mm_stat"), "104857600 30000000 33554432 0 33554432 0 0 0 0\n");
+        Assert.Equal((102400L, 32768L), (zram.Read().StoredKb, zram.Read().MemUsedKb));
+
+        // swapoff of every zram device, swapon of a file: swap is the file's alone.
+        File.WriteAllText(dir.PathOf("proc/swaps"), "Filename Type Size Used Priority\n/swapfile file 1048572 0 -2\n");
+        Assert.Equal(default, zram.Read());
+        Assert.True(zram.SwapsReadable);
+
+        // An unreadable /proc/swaps: no zram figure, and the reader says it could not read.
+        File.WriteAllText(dir.PathOf("proc/swaps"), "");
+        File.Delete(dir.PathOf("proc/swaps"));
+        Directory.CreateDirectory(dir.PathOf("proc/swaps"));
+        using var broken = new ZramReader(dir.PathOf("proc"), dir.PathOf("block"));
+        Assert.Equal(default, broken.Read());
+        Assert.False(broken.SwapsReadable);
     }
 
     [Fact]
