@@ -52,6 +52,7 @@ public sealed class HeadroomWatch
     private HeadroomOptions _options = null!;
     private HeadroomLevel[] _levels = [];
     private long _concernMs;
+    private int _bindingLevel;
 
     public HeadroomWatch(HeadroomOptions options) => UpdateOptions(options);
 
@@ -85,6 +86,13 @@ public sealed class HeadroomWatch
             return new HeadroomJudgement { HeadroomKb = m.HeadroomKb, MsToExhaustion = -1, NextSampleMs = -1 };
 
         long total = m.TotalKb, headroom = m.HeadroomKb;
+        if (m.BindingLevel != _bindingLevel)
+        {
+            // Another level decides now: its committed memory includes (or leaves out) its other
+            // children's, so the jump between the two series is no fill. Measure afresh.
+            _trend.Reset();
+            _bindingLevel = m.BindingLevel;
+        }
         _trend.Add(nowMs, m.CommittedKb >= 0 ? m.CommittedKb : total - headroom);
         long rate = _trend.FillRateKbPerSec(nowMs);
         long usable = Math.Max(0, headroom - Share(total, o.ReservePct));

@@ -41,6 +41,12 @@ public readonly record struct MemorySnapshot
     /// </summary>
     public long HeadroomKb { get; init; } = -1;
     /// <summary>
+    /// The level whose headroom this is: 0 the scope's own (the whole machine in machine scope), N its
+    /// Nth limited ancestor, -1 the machine around a cgroup scope. Committed memory is that level's:
+    /// when the level changes, the two series cannot be compared.
+    /// </summary>
+    public int BindingLevel { get; init; }
+    /// <summary>
     /// Memory reclaim cannot give back without swap (anon, shmem, kernel), where it decides the headroom:
     /// its growth is the fill rate. Pages moving between the file LRUs change the headroom of a cgroup
     /// (only inactive file counts) but not this. -1: TotalKb - HeadroomKb (the machine: MemTotal - MemAvailable).

@@ -146,6 +146,45 @@ public class HeadroomWatchTests
         return j;
     }
 
+    /// <summary>
+    /// A cgroup scope whose parent starts to bind: the parent's committed memory includes its other
+    /// children's, so the series jumps by the siblings' usage in one sample. That jump is no fill;
+    /// an allocation that goes on after the switch is.
+    /// </summary>
+    [Theory]
+    // name, committed before the switch, after, then per 100 ms after it -> kill after the switch?
+    [InlineData("the parent binds, nothing allocates", 100_000, 700_000, 0, false)]
+    [InlineData("the parent binds, a sibling's 600 MiB read as one sample", 100_000, 700_000, 0, false)]
+    [InlineData("the parent binds while the scope fills 40 %/s", 100_000, 700_000, 40_000, true)]
+    public void A_switch_of_the_binding_level_is_no_fill(string name, long committedBefore, long committedAfter, long growthPer100Ms, bool kills)
+    {
+        _ = name;
+        var w = new HeadroomWatch(HeadroomOptions.Default);
+        HeadroomJudgement j = default;
+        // The scope's own level, 30 % headroom, steady for a second.
+        for (int t = 0; t <= 1000; t += 100)
+        {
+            var m = At(30) with { CommittedKb = committedBefore, BindingLevel = 0 };
+            j = w.Judge(t, in m, 0, true, -1);
+        }
+        Assert.Equal(KillReason.None, j.Reason);
+        // The parent binds: 6 % headroom left there (below the 8 % and 5 % levels' reach for a fall).
+        long committed = committedAfter;
+        double pct = 6;
+        for (int t = 1100; t <= 1600; t += 100)
+        {
+            var m = At(pct) with { CommittedKb = committed, BindingLevel = 1 };
+            j = w.Judge(t, in m, 0, true, -1);
+            if (j.Reason != KillReason.None)
+                break;
+            committed += growthPer100Ms;
+            pct -= growthPer100Ms * 100.0 / Total;
+        }
+        Assert.Equal(kills, j.Reason != KillReason.None);
+        if (!kills)
+            Assert.Equal(0, j.FillRateKbPerSec);
+    }
+
     public static TheoryData<HeadroomCase> Cases => new()
     {
         // Full but steady: no fill rate, no kill at any level.

@@ -185,7 +185,8 @@ public static class StatusCommand
             string verdict = Bool(e, "kill") ? $"kill decided: {Str(e, "reason")}, may reach oom_score_adj {Int(e, "minScoreAdj")}" : "no kill";
             o.WriteLine(string.Create(inv, $"Pressure (last evaluation {Int(e, "ageMs")} ms ago): {verdict}"));
             long ms = Int(e, "msToExhaustion");
-            o.WriteLine(string.Create(inv, $"  headroom {MiB(Int(e, "headroomKb") * 1024)} MiB ({Dbl(e, "headroomPct"):F1} % of {MiB(Int(e, "totalKb") * 1024)} MiB), fill rate {Int(e, "fillRateKbPerSec")} kB/s, {(ms < 0 ? "not running out" : $"out in {ms} ms at that rate")}"));
+            string binds = e.TryGetProperty("headroomBinds", out var b) && b.GetString() is { Length: > 0 } level ? $", set by {Printable(level)}" : "";
+            o.WriteLine(string.Create(inv, $"  headroom {MiB(Int(e, "headroomKb") * 1024)} MiB ({Dbl(e, "headroomPct"):F1} % of {MiB(Int(e, "totalKb") * 1024)} MiB){binds}, fill rate {Int(e, "fillRateKbPerSec")} kB/s, {(ms < 0 ? "not running out" : $"out in {ms} ms at that rate")}"));
             string swap = Int(e, "swapTotalKb") <= 0 ? "none" : string.Create(inv,
                 $"{MiB(Int(e, "swapFreeKb") * 1024)} of {MiB(Int(e, "swapTotalKb") * 1024)} MiB free, usable {MiB(Int(e, "usableSwapDiskKb") * 1024)} on disk + {MiB(Int(e, "usableSwapZramKb") * 1024)} on zram{(Bool(e, "swapIsLow") ? " (low)" : "")}");
             o.WriteLine(string.Create(inv, $"  PSI some {Dbl(e, "psiSomeAvg10"):F2} % full {Dbl(e, "psiFullAvg10"):F2} % (avg10); thrashing {Int(e, "thrashingPct")} % (limit {Int(e, "thrashingLimitPct")} %); watermark {Str(e, "watermark")}; reclaim {Str(e, "reclaim")}; swap {swap}"));

@@ -22,6 +22,8 @@ public sealed record LoopStatus(
 {
     /// <summary>Whether Android's reasons ran in the last evaluation (a PSI event or its polling window).</summary>
     public bool LastInPsiWindow { get; init; }
+    /// <summary>The level whose headroom decided the last evaluation: the scope, an ancestor's directory, or "the machine".</summary>
+    public string HeadroomBinds { get; init; } = "";
     /// <summary>The monitor thread's wake-ups per second over the last full minute (since start during the first).</summary>
     public double WakeupsPerSecond { get; init; }
 }

@@ -437,7 +437,9 @@ public sealed class MonitorLoop : IDisposable
             var (usage, limit) = last();
             events.Rearm(limit, _eventThresholdPct);
             // Below the v1 threshold the kernel says when usage rises: the longest interval is enough.
-            slow = events.AllowsSlowSampling(usage, limit);
+            // The threshold watches the scope's own usage, so only while its own limit binds: when a
+            // parent or the machine binds, siblings can fill it without crossing the scope's threshold.
+            slow = memory.BindingLevel == 0 && events.AllowsSlowSampling(usage, limit);
         }
         var verdict = _pacer.OnEvaluated(now, decision, slow);
         if (verdict.EpisodeStarted)
@@ -669,6 +671,7 @@ public sealed class MonitorLoop : IDisposable
                 _blind ? "blind: the memory state cannot be read" : _wedged ? "wedged: no reaper left" : null)
             {
                 LastInPsiWindow = _lastInPsiWindow,
+                HeadroomBinds = _scope.Memory.LevelName(_lastMemory.BindingLevel),
                 WakeupsPerSecond = _wakeRate.PerSecond,
             };
     }

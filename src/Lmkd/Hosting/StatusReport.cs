@@ -159,6 +159,7 @@ public static class StatusReport
         w.WriteNumber("usableSwapZramKb", d.UsableSwap.ZramKb);
         w.WriteNumber("zramRatio", Math.Round(d.UsableSwap.ZramRatio, 2));
         w.WriteBoolean("psiWindow", s.LastInPsiWindow);
+        w.WriteString("headroomBinds", s.HeadroomBinds);
         w.WriteNumber("wakeupsPerSecond", Math.Round(s.WakeupsPerSecond, 2));
         // Which rule is closest to firing, and why the others are not.
         w.WriteStartArray("rules");

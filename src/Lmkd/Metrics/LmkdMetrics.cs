@@ -32,7 +32,7 @@ public sealed class LmkdMetrics
     private readonly Counter.Child _eventsMedium, _eventsCritical;
     private readonly Counter _notifyPublished, _notifyDropped, _notifyErrors, _hookRuns, _hookSkipped;
     private readonly Gauge _busConnected;
-    private readonly Gauge _psiWindow;
+    private readonly Gauge _psiWindow, _bindingLevel;
     private readonly Gauge.Child _usableSwapDisk, _usableSwapZram;
     private readonly Histogram _hookDuration;
     private readonly Counter _logDropped, _sdNotifyDropped;
@@ -108,6 +108,7 @@ public sealed class LmkdMetrics
             new GaugeConfiguration { LabelNames = ["kind"] });
         _usableSwapDisk = usable.WithLabels("disk");
         _usableSwapZram = usable.WithLabels("zram");
+        _bindingLevel = f.CreateGauge("lmkd_headroom_binding_level", "Which level's headroom decides, in a cgroup scope: 0 the scope, N its Nth limited ancestor, -1 the machine around it (always 0 in machine scope).");
         _psiWindow = f.CreateGauge("lmkd_psi_window", "1 while Android's reasons run: a PSI event came and its polling window is open; 0 when only the headroom watch judges.");
         _thrashing = f.CreateGauge("lmkd_thrashing_percent", "File-cache thrashing as the policy last computed it: activated refaults (refaults where the kernel reports no activations) as a percentage of the file LRU.");
         _headroom = f.CreateGauge("lmkd_headroom_bytes", "What the watched scope can still allocate without swapping, as the headroom watch last saw it (MemAvailable; for a cgroup the smallest over it and its ancestors of limit - usage + clean inactive file).");
@@ -243,6 +244,7 @@ public sealed class LmkdMetrics
         _usableSwapDisk.Set(d.UsableSwap.DiskKb * 1024.0);
         _usableSwapZram.Set(d.UsableSwap.ZramKb * 1024.0);
         _psiWindow.Set(inPsiWindow ? 1 : 0);
+        _bindingLevel.Set(m.BindingLevel);
         _memAvailable.Set(m.AvailableKb * 1024.0);
         _memFree.Set(m.FreeKb * 1024.0);
         _swapFree.Set(m.SwapFreeKb * 1024.0);

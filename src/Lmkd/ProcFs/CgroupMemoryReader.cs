@@ -7,17 +7,22 @@ namespace Lmkd.ProcFs;
 /// where the memory controller lives on v1) it reads the v1 files; otherwise the v2 files.
 /// The files stay open and are re-read with pread, so a steady-state read does not allocate.
 /// <para>
-/// Headroom: the smallest, over the cgroup and each of its limited ancestors (siblings share an
-/// ancestor's limit), of limit - usage + the clean file cache reclaim gives back there (counted as
-/// the kernel's MemAvailable counts it), the limit being the lower of memory.max and memory.high on
-/// v2 (memory.limit_in_bytes on v1). A cgroup full of clean page cache is not short of memory. A
-/// scope with no limit anywhere is bounded by the machine: its headroom is MemAvailable.
+/// Headroom: the smallest over every level that can bind, of what it can still allocate: the
+/// cgroup and each of its limited ancestors (siblings share an ancestor's limit), limit - usage +
+/// the clean file cache reclaim gives back there (counted as the kernel's MemAvailable counts it),
+/// the limit being memory.max on v2 (memory.limit_in_bytes on v1); and the machine around them,
+/// MemAvailable, since limits may add up to more than the machine has. memory.high is no limit:
+/// the kernel reclaims and throttles above it but never OOM-kills there. A cgroup full of clean
+/// page cache is not short of memory. The level that binds is <see cref="MemorySnapshot.BindingLevel"/>.
 /// </para>
 /// <para>
-/// Mapping: TotalKb = the smallest limit (capped at MemTotal), FreeKb = headroom (a cgroup has no
-/// kswapd keeping pages free, so free pages alone read "full" whenever the cache has filled it),
-/// AvailableKb = limit - usage + file LRU, Watermarks = percentages of TotalKb. On v1, which counts
-/// no reclaim scans, memory.failcnt stands in for direct reclaim (<see cref="MemorySnapshot.PgscanDirect"/>).
+/// Mapping: TotalKb = the smallest limit (capped at MemTotal; MemTotal when the machine binds),
+/// FreeKb = headroom (a cgroup has no kswapd keeping pages free, so free pages alone read "full"
+/// whenever the cache has filled it), AvailableKb = limit - usage + file LRU, Watermarks =
+/// percentages of TotalKb. Swap: the cgroup's swap.max - swap.current (v1: memsw less memory), at
+/// most the machine's free swap now (re-read at every sample, so swapoff and swapon count at once);
+/// the machine's swap where the cgroup has no swap accounting. On v1, which counts no reclaim
+/// scans, memory.failcnt stands in for direct reclaim (<see cref="MemorySnapshot.PgscanDirect"/>).
 /// </para>
 /// Not thread-safe.
 /// </summary>
@@ -31,7 +36,7 @@ public sealed class CgroupMemoryReader : IMemoryReader
     private readonly ProcFile _meminfo;      // for a scope without any limit
     private readonly ZramReader _zram;
     private readonly long _machineTotalKb;
-    private readonly long _machineSwapKb;
+    private readonly string[] _levelNames;
     private readonly long _pageSizeBytes;
     private readonly double _minPct, _lowPct, _highPct;
 
@@ -55,17 +60,21 @@ public sealed class CgroupMemoryReader : IMemoryReader
         _meminfo = ProcFile.Open(Path.Combine(procRoot, "meminfo"));
         var mem = MemInfo.Parse(_meminfo.ReadOrThrow());
         _machineTotalKb = mem.MemTotalKb;
-        _machineSwapKb = mem.SwapTotalKb;
         _zram = new ZramReader(procRoot, sysBlock);
 
         string dir = v1MemoryDirectory ?? v2Directory ?? throw new ArgumentException("need a v2 directory or a v1 memory directory");
         _v1 = v1MemoryDirectory is not null;
         Directory = dir;
         var levels = new List<Level> { Level.Open(dir, _v1, required: true)! };
+        var names = new List<string> { dir };
         foreach (var ancestor in ancestors ?? [])
             if (Level.Open(ancestor, _v1, required: false) is { } level)
+            {
                 levels.Add(level);
+                names.Add(ancestor);
+            }
         _levels = [.. levels];
+        _levelNames = [.. names];
         if (_v1)
         {
             _swapUsage = ProcFile.TryOpen(Path.Combine(dir, "memory.memsw.usage_in_bytes"), 64);
@@ -90,6 +99,10 @@ public sealed class CgroupMemoryReader : IMemoryReader
     /// <summary>The directory whose memory files are read.</summary>
     public string Directory { get; }
 
+    /// <summary>What <see cref="MemorySnapshot.BindingLevel"/> names: the scope's directory, an ancestor's, or "the machine".</summary>
+    public string LevelName(int bindingLevel) =>
+        bindingLevel < 0 ? "the machine" : bindingLevel < _levelNames.Length ? _levelNames[bindingLevel] : "?";
+
     /// <summary>The cgroup's own usage and effective limit at the last read (long.MaxValue: none).</summary>
     public long LastUsageBytes { get; private set; }
     public long LastLimitBytes { get; private set; } = long.MaxValue;
@@ -110,6 +123,7 @@ public sealed class CgroupMemoryReader : IMemoryReader
         long totalKb = limitKb;
         long headroomKb = limited ? LevelHeadroomKb(limitBytes, usageBytes, in stat) : long.MaxValue;
         long committedKb = CommittedKb(usageBytes, in stat);
+        int binding = 0;
         long failcnt = own.ReadFailcnt();
         for (int i = 1; i < _levels.Length; i++)
         {
@@ -123,31 +137,32 @@ public sealed class CgroupMemoryReader : IMemoryReader
             totalKb = Math.Min(totalKb, l / 1024);
             long levelHeadroom = LevelHeadroomKb(l, u, in s);
             if (levelHeadroom < headroomKb)
-                (headroomKb, committedKb) = (levelHeadroom, CommittedKb(u, in s));
+                (headroomKb, committedKb, binding) = (levelHeadroom, CommittedKb(u, in s), i);
             long f = level.ReadFailcnt();
             if (f >= 0)
                 failcnt = Math.Max(0, failcnt) + f;
         }
-        if (!limited)
+        // The machine is a level too: limits can add up to more than it has. Unlimited, it is the only one.
+        if (_meminfo.Read(out var content) != ProcReadStatus.Ok)
+            return false;
+        var machine = MemInfo.Parse(content);
+        if (!machine.IsValid)
+            return false; // unparsable: no figure rather than "nothing available"
+        if (!limited || machine.MemAvailableKb < headroomKb)
         {
-            // Nothing limits the scope but the machine.
-            if (_meminfo.Read(out var content) != ProcReadStatus.Ok)
-                return false;
-            var machine = MemInfo.Parse(content);
-            if (!machine.IsValid)
-                return false; // unparsable: no figure rather than "nothing available"
-            headroomKb = machine.MemAvailableKb;
-            committedKb = machine.MemTotalKb - machine.MemAvailableKb;
+            (headroomKb, committedKb, binding) = (machine.MemAvailableKb, machine.MemTotalKb - machine.MemAvailableKb, -1);
+            totalKb = machine.MemTotalKb;
         }
         headroomKb = Math.Clamp(headroomKb, 0, totalKb);
-        var (swapTotalKb, swapFreeKb) = ReadSwap(usageBytes, limitBytes);
-        var zram = ReadZramShare(swapTotalKb, swapFreeKb);
+        var (swapTotalKb, swapFreeKb) = ReadSwap(usageBytes, limitBytes, in machine);
+        var zram = ReadZramShare(swapTotalKb, swapFreeKb, machine.SwapTotalKb);
 
         snapshot = new MemorySnapshot
         {
             TotalKb = totalKb,
             FreeKb = headroomKb,
             HeadroomKb = headroomKb,
+            BindingLevel = binding,
             CommittedKb = Math.Max(0, committedKb),
             AvailableKb = Math.Min(limitKb, Math.Max(0, limitKb - usageKb) + fileKb),
             UsedKb = usageKb,
@@ -213,13 +228,16 @@ public sealed class CgroupMemoryReader : IMemoryReader
         return ProcParse.TryParseInt64Saturating(token, out long v) && v >= 0 && v < (1L << 62) ? v : long.MaxValue;
     }
 
-    private (long TotalKb, long FreeKb) ReadSwap(long memUsageBytes, long memLimitBytes)
+    private (long TotalKb, long FreeKb) ReadSwap(long memUsageBytes, long memLimitBytes, in MemInfo machine)
     {
-        if (_machineSwapKb <= 0 || _swapUsage is null || _swapLimit is null
+        if (machine.SwapTotalKb <= 0)
+            return (0, 0);
+        // Without swap accounting (no files, or unreadable) the cgroup's swap is the machine's.
+        if (_swapUsage is null || _swapLimit is null
             || _swapUsage.Read(out var usageContent) != ProcReadStatus.Ok
             || !ProcParse.TryParseInt64Saturating(ProcParse.FirstToken(usageContent), out long swapUsage)
             || _swapLimit.Read(out var limitContent) != ProcReadStatus.Ok)
-            return (0, 0);
+            return (machine.SwapTotalKb, Math.Max(0, machine.SwapFreeKb));
         long swapLimit = ParseLimit(limitContent);
         if (_v1)
         {
@@ -227,19 +245,20 @@ public sealed class CgroupMemoryReader : IMemoryReader
             swapUsage = Math.Max(0, swapUsage - memUsageBytes);
             swapLimit = swapLimit == long.MaxValue ? long.MaxValue : Math.Max(0, swapLimit - memLimitBytes);
         }
-        long totalKb = Math.Min(swapLimit / 1024, _machineSwapKb);
-        return (totalKb, Math.Max(0, totalKb - swapUsage / 1024));
+        long totalKb = Math.Min(swapLimit / 1024, machine.SwapTotalKb);
+        // Other cgroups fill the same swap: the cgroup cannot use more than the machine has free now.
+        return (totalKb, Math.Clamp(totalKb - swapUsage / 1024, 0, Math.Max(0, machine.SwapFreeKb)));
     }
 
     /// <summary>The cgroup's swap is the machine's: its zram share is the machine's zram share of swap, and so is what zram stores.</summary>
-    private ZramSwap ReadZramShare(long swapTotalKb, long swapFreeKb)
+    private ZramSwap ReadZramShare(long swapTotalKb, long swapFreeKb, long machineSwapKb)
     {
-        if (swapTotalKb <= 0)
+        if (swapTotalKb <= 0 || machineSwapKb <= 0)
             return default;
         var zram = _zram.Read();
         if (zram.TotalKb <= 0)
             return default;
-        double share = Math.Min(1.0, (double)zram.TotalKb / _machineSwapKb);
+        double share = Math.Min(1.0, (double)zram.TotalKb / machineSwapKb);
         return new ZramSwap((long)(swapTotalKb * share), (long)(swapFreeKb * share), (long)(zram.StoredKb * share), (long)(zram.MemUsedKb * share));
     }
 
@@ -263,11 +282,10 @@ public sealed class CgroupMemoryReader : IMemoryReader
     private sealed class Level : IDisposable
     {
         private readonly ProcFile _usage, _limit, _stat;
-        private readonly ProcFile? _high;    // v2 memory.high: the kernel throttles there
         private readonly ProcFile? _failcnt; // v1 memory.failcnt
 
-        private Level(ProcFile usage, ProcFile limit, ProcFile stat, ProcFile? high, ProcFile? failcnt) =>
-            (_usage, _limit, _stat, _high, _failcnt) = (usage, limit, stat, high, failcnt);
+        private Level(ProcFile usage, ProcFile limit, ProcFile stat, ProcFile? failcnt) =>
+            (_usage, _limit, _stat, _failcnt) = (usage, limit, stat, failcnt);
 
         public int LastErrno => _usage.LastErrno != 0 ? _usage.LastErrno : _limit.LastErrno != 0 ? _limit.LastErrno : _stat.LastErrno;
 
@@ -281,11 +299,10 @@ public sealed class CgroupMemoryReader : IMemoryReader
                 ProcFile.Open(Path.Combine(dir, usage), 64),
                 ProcFile.Open(Path.Combine(dir, limit), 64),
                 ProcFile.Open(Path.Combine(dir, "memory.stat")),
-                v1 ? null : ProcFile.TryOpen(Path.Combine(dir, "memory.high"), 64),
                 v1 ? ProcFile.TryOpen(Path.Combine(dir, "memory.failcnt"), 64) : null);
         }
 
-        /// <summary>Usage and the effective limit (long.MaxValue: none).</summary>
+        /// <summary>Usage and the limit (memory.max, v1 memory.limit_in_bytes; long.MaxValue: none).</summary>
         public bool TryReadUsage(out long usageBytes, out long limitBytes)
         {
             limitBytes = long.MaxValue;
@@ -298,8 +315,6 @@ public sealed class CgroupMemoryReader : IMemoryReader
             if (_limit.Read(out var limit) != ProcReadStatus.Ok)
                 return false;
             limitBytes = ParseLimit(limit);
-            if (_high is not null && _high.Read(out var high) == ProcReadStatus.Ok)
-                limitBytes = Math.Min(limitBytes, ParseLimit(high));
             return true;
         }
 
@@ -322,7 +337,6 @@ public sealed class CgroupMemoryReader : IMemoryReader
             _usage.Dispose();
             _limit.Dispose();
             _stat.Dispose();
-            _high?.Dispose();
             _failcnt?.Dispose();
         }
     }

@@ -16,4 +16,7 @@ public interface IMemoryReader : IDisposable
     /// unknown, and all of it counts as disk swap, at face value.
     /// </summary>
     bool SwapDevicesKnown => true;
+
+    /// <summary>What a snapshot's <see cref="MemorySnapshot.BindingLevel"/> names, for status and logs.</summary>
+    string LevelName(int bindingLevel) => "the machine";
 }

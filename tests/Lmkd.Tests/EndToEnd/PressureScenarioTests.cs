@@ -58,6 +58,60 @@ public sealed class PressureScenarioTests(ITestOutputHelper output) : IDisposabl
     }
 
     /// <summary>
+    /// A parent that binds: the watched cgroup (its own limit as large as the parent's) shares a
+    /// 500 MiB parent with a steady 250 MiB sibling, and a hog grows 100 MiB/s. It must be stopped (the background first)
+    /// before the memcg OOM killer fires anywhere, and the sibling, outside the scope, is untouched.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_parent_that_binds_is_watched_and_the_kill_stays_inside_the_scope()
+    {
+        var parent = Track(TestCgroup.Create("lmkd-e2e-parent", 500L << 20));
+        var sibling = parent.Child("sibling");
+        var watched = parent.Child("watched");
+        watched.SetLimit(500L << 20);
+        var steady = Track(Workload.Start(sibling, "sibling", "--mb 250"));
+        using var lmkd = StartDaemon(watched);
+        var bg = Track(Workload.Start(watched, "background-40", "--mb 40 --oom-score-adj 900"));
+        var hog = Track(Workload.Start(watched, "hog", "--mb 10 --grow-mb 10 --every-ms 100 --max-mb 2000"));
+
+        bool hogDead = lmkd.WaitFor(_ => !hog.IsAlive, TimeSpan.FromSeconds(90));
+        SettleKills(lmkd);
+        Report(lmkd, parent);
+
+        Assert.True(hogDead, "the hog was never stopped");
+        Assert.Equal(0, parent.OomKillCount());
+        Assert.Equal(0, watched.OomKillCount());
+        Assert.Equal([bg.Pid, hog.Pid], KillsDone(lmkd).Select(k => k.Pid).ToArray());
+        Assert.True(steady.IsAlive, "the sibling outside the scope was killed");
+    }
+
+    /// <summary>
+    /// A sibling's allocation makes the parent bind while it still has room: the switch from the
+    /// watched cgroup's own level to the parent's is no fill (the parent's committed memory includes
+    /// the sibling's), and nothing in the watched cgroup dies.
+    /// </summary>
+    [PrivilegedFact]
+    public void A_sibling_that_makes_the_parent_bind_while_it_has_room_kills_nothing()
+    {
+        var parent = Track(TestCgroup.Create("lmkd-e2e-parent", 500L << 20));
+        var sibling = parent.Child("sibling");
+        var watched = parent.Child("watched");
+        watched.SetLimit(300L << 20);
+        using var lmkd = StartDaemon(watched);
+        var bg = Track(Workload.Start(watched, "background-100", "--mb 100 --oom-score-adj 900"));
+        Thread.Sleep(2000); // a steady baseline at the watched cgroup's own level (200 MiB of room)
+        // The parent's room falls from 400 to 150 MiB in a few seconds: it binds from 200 MiB on.
+        var growing = Track(Workload.Start(sibling, "sibling", "--mb 10 --grow-mb 25 --every-ms 100 --max-mb 250"));
+        Thread.Sleep(8000);
+        SettleKills(lmkd);
+        Report(lmkd, parent);
+
+        Assert.True(growing.IsAlive && bg.IsAlive, "a process died");
+        Assert.Empty(lmkd.EventsLike("Kill {KillId} decided"));
+        Assert.Equal(0, parent.OomKillCount());
+    }
+
+    /// <summary>
     /// Anonymous memory only, growing into a swapless limit: nothing to reclaim, so the cgroup goes
     /// from full to OOM with almost no stall and PSI alone would see nothing in time. The headroom
     /// watch must kill, in order, before the kernel's OOM killer does.

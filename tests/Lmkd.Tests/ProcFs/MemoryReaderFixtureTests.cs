@@ -298,7 +298,7 @@ public class MemoryReaderFixtureTests
         Assert.Equal(300, s.PgscanKswapd);
         Assert.Equal(200, s.PgscanDirect);
         Assert.Equal(2097152, s.SwapTotalKb);       // swap.max "max": the machine's swap
-        Assert.Equal(2097152 - 1024, s.SwapFreeKb);
+        Assert.Equal(1000000, s.SwapFreeKb);        // 1 MiB used of its own, but the machine has only 1,000,000 kB free
         Assert.Equal(new Watermarks(2621, 5242, 10485), s.Watermarks);
         Assert.Equal(2, reader.ReadOomKills());
     }
@@ -359,13 +359,51 @@ public class MemoryReaderFixtureTests
         var s = reader.Read();
         Assert.Equal(26 * 1024, s.HeadroomKb);
         Assert.Equal(170 * 1024, s.CommittedKb); // the parent decides: 180 MiB used, 10 MiB of it file
-        Assert.Equal(144 * 1024, s.TotalKb);   // memory.high is the tighter limit
+        Assert.Equal(200 * 1024, s.TotalKb);     // memory.high (144 MiB on the child) throttles; it is no limit
+        Assert.Equal(1, s.BindingLevel);
+        Assert.Equal(Fixtures.Path("cgroup-v2/parent.slice"), reader.LevelName(s.BindingLevel));
         Assert.Equal(8, s.ActivateFileKb);
         Assert.Equal(100, s.PgscanTotal);
 
-        // Without the ancestor, the child's own limit decides.
+        // Without the ancestor nothing limits the child (memory.max "max"): the machine binds.
         using var alone = new CgroupMemoryReader(child, procRoot: Fixtures.Path("system"), pageSizeBytes: 4096);
-        Assert.Equal(56 * 1024, alone.Read().HeadroomKb);
+        var a = alone.Read();
+        Assert.Equal(MemInfo.Parse(Fixtures.Bytes("system/meminfo")).MemAvailableKb, a.HeadroomKb);
+        Assert.Equal((-1, "the machine"), (a.BindingLevel, alone.LevelName(a.BindingLevel)));
+    }
+
+    [Fact]
+    public void CgroupMemoryReader_the_machine_binds_when_limits_add_up_to_more_than_it_has_and_swap_is_read_now()
+    {
+        // test.slice: memory.max 256 MiB, 100 MiB used. The machine: 1 GiB, 700,000 kB available.
+        using var dir = TempDir.CopyOf("cgroup-v2");
+        Directory.CreateDirectory(dir.PathOf("proc"));
+        void Machine(long availableKb, long swapTotalKb, long swapFreeKb) => File.WriteAllText(dir.PathOf("proc/meminfo"),
+            $"MemTotal: 1048576 kB\nMemFree: 100000 kB\nMemAvailable: {availableKb} kB\nSwapTotal: {swapTotalKb} kB\nSwapFree: {swapFreeKb} kB\n");
+        Machine(700_000, 2_097_152, 1_000_000);
+        using var reader = new CgroupMemoryReader(dir.PathOf("test.slice"), procRoot: dir.PathOf("proc"), pageSizeBytes: 4096);
+        var own = reader.Read();
+        Assert.Equal(0, own.BindingLevel);
+        Assert.Equal(262144, own.TotalKb);
+        // The cgroup may use all its swap.max ("max"), less what it uses, but not more than the machine has free now.
+        Assert.Equal((2_097_152L, 1_000_000L), (own.SwapTotalKb, own.SwapFreeKb));
+
+        // Other tenants leave the machine 100 MiB: less than the cgroup's own room, so the machine binds.
+        Machine(102_400, 2_097_152, 1_000_000);
+        var tight = reader.Read();
+        Assert.Equal((-1, 102_400L, 1048576L), (tight.BindingLevel, tight.HeadroomKb, tight.TotalKb));
+        Assert.Equal(1048576 - 102_400, tight.CommittedKb);
+
+        // swapoff -a after start: no swap, at once (it was read once at start before).
+        Machine(700_000, 0, 0);
+        Assert.Equal((0L, 0L), (reader.Read().SwapTotalKb, reader.Read().SwapFreeKb));
+
+        // A cgroup without swap accounting files uses the machine's swap, not none.
+        File.Delete(dir.PathOf("test.slice/memory.swap.max"));
+        File.Delete(dir.PathOf("test.slice/memory.swap.current"));
+        Machine(700_000, 524_288, 400_000);
+        using var noAccounting = new CgroupMemoryReader(dir.PathOf("test.slice"), procRoot: dir.PathOf("proc"), pageSizeBytes: 4096);
+        Assert.Equal((524_288L, 400_000L), (noAccounting.Read().SwapTotalKb, noAccounting.Read().SwapFreeKb));
     }
 
     [Theory]
