@@ -27,8 +27,10 @@ public readonly record struct HeadroomJudgement
     public long FillRateKbPerSec { get; init; }
     /// <summary>At that rate, milliseconds until headroom reaches the reserve; -1 when not falling.</summary>
     public long MsToExhaustion { get; init; }
-    /// <summary>Swap can still take anonymous pages: memory is not running out, so no headroom kill.</summary>
+    /// <summary>Swap can still take anonymous pages (usable swap above its low mark).</summary>
     public bool SwapAbsorbs { get; init; }
+    /// <summary>What the levels judge: headroom plus the swap that can still take pages.</summary>
+    public long RoomKb { get; init; }
     /// <summary>
     /// Headroom is falling and would run out within four of the longest level horizon: keep the
     /// candidate list fresh. A scope that is merely full (below a level, but steady) is no concern:
@@ -58,6 +60,9 @@ public sealed class HeadroomWatch
 
     public HeadroomOptions Options => _options;
 
+    /// <summary>The shallowest level's share of the scope's memory: under it, memory is low.</summary>
+    public double FirstLevelPct { get; private set; }
+
     public void UpdateOptions(HeadroomOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -65,6 +70,7 @@ public sealed class HeadroomWatch
             throw new ArgumentException($"{key}: {error}", nameof(options));
         _options = options with { Levels = [.. options.Levels.Select(l => l with { })] };
         _levels = _options.EffectiveLevels();
+        FirstLevelPct = _levels.Length > 0 ? _levels.Max(l => l.HeadroomPct) : 0;
         _concernMs = ConcernFactor * _levels.Max(l => (long)_options.HorizonOf(l));
     }
 
@@ -93,27 +99,34 @@ public sealed class HeadroomWatch
             _trend.Reset();
             _bindingLevel = m.BindingLevel;
         }
-        _trend.Add(nowMs, m.CommittedKb >= 0 ? m.CommittedKb : total - headroom);
+        // What runs out is memory and the swap that can still take pages, together: while anonymous
+        // memory goes to swap, MemAvailable holds still and the swap fills instead. So the levels
+        // judge headroom plus usable swap, and the fill is the growth of what is committed in
+        // memory plus what swap can no longer take. Without swap both are the memory's alone.
+        long swapRoom = Math.Max(0, usableSwapKb);
+        long room = headroom + swapRoom;
+        long swapTaken = Math.Max(0, m.SwapTotalKb - swapRoom);
+        _trend.Add(nowMs, (m.CommittedKb >= 0 ? m.CommittedKb : total - headroom) + swapTaken);
         long rate = _trend.FillRateKbPerSec(nowMs);
-        long usable = Math.Max(0, headroom - Share(total, o.ReservePct));
+        long usable = Math.Max(0, room - Share(total, o.ReservePct));
         long msToExhaustion = rate > 0 ? usable * 1000 / rate : -1;
 
-        int level = -1;  // the deepest level headroom is below
+        int level = -1;  // the deepest level headroom (with usable swap) is below
         int within = -1; // the deepest of those whose horizon the fill would not outlast
         for (int i = 0; i < _levels.Length; i++)
         {
-            if (headroom >= Share(total, _levels[i].HeadroomPct))
+            if (room >= Share(total, _levels[i].HeadroomPct))
                 continue;
             level = i;
             if (msToExhaustion >= 0 && msToExhaustion < o.HorizonOf(_levels[i]))
                 within = i;
         }
 
-        bool swapAbsorbs = !swapLow && usableSwapKb > 0;
+        bool swapAbsorbs = !swapLow && swapRoom > 0;
         var reason = KillReason.None;
         var basis = HeadroomBasis.None;
         int minAdj = 0;
-        if (!swapAbsorbs && level >= 0)
+        if (level >= 0)
         {
             var deepest = _levels[^1];
             if (msToExhaustion >= 0 && msToExhaustion < o.ImminentMs)
@@ -126,12 +139,11 @@ public sealed class HeadroomWatch
         }
 
         // Sample again before an allocator at the assumed rate (or the measured one, if faster) could
-        // use up what is left; free swap that can still absorb counts as room.
-        long room = usable + (swapAbsorbs ? usableSwapKb : 0);
+        // use up what is left, usable swap included.
         long fastestKbPerSec = Math.Max((long)o.AssumedFillRateMibPerSec * 1024, rate);
-        long nextMs = Math.Clamp(room * 1000 / fastestKbPerSec, o.SampleMinMs, o.SampleMaxMs);
+        long nextMs = Math.Clamp(usable * 1000 / fastestKbPerSec, o.SampleMinMs, o.SampleMaxMs);
 
-        bool concern = !swapAbsorbs && msToExhaustion >= 0 && msToExhaustion < _concernMs;
+        bool concern = msToExhaustion >= 0 && msToExhaustion < _concernMs;
         return new HeadroomJudgement
         {
             Reason = reason,
@@ -143,6 +155,7 @@ public sealed class HeadroomWatch
             FillRateKbPerSec = rate,
             MsToExhaustion = msToExhaustion,
             SwapAbsorbs = swapAbsorbs,
+            RoomKb = room,
             Concern = concern,
             NextSampleMs = (int)nextMs,
         };

@@ -110,7 +110,13 @@ public sealed class KillPolicy
         // A scope without swap has none to absorb anything: for headroom that is "swap low".
         var headroom = _headroom.Judge(nowMs, in memory, freeSwap, swapLow || memory.SwapTotalKb <= 0, ReclaimEfficiencyPct(in memory));
         if (!inPsiWindow && level == PressureLevel.None)
-            return Decide(KillReason.None, 0, level, wmark, ReclaimState.None, 0, swapLow, swapUtil, usableSwap, in headroom);
+            return Decide(KillReason.None, 0, level, wmark, ReclaimState.None, 0, swapLow, swapUtil, usableSwap, in headroom, memoryLow: false);
+        // Free pages under a watermark are low memory only when reclaim cannot make up for them. On
+        // Android the page cache is small and free pages are what is left; on a server a full page
+        // cache keeps kswapd cycling through the low watermark with half the memory available. So
+        // the watermark reasons wait for headroom itself to be low: under the watch's first level.
+        bool memoryLow = IsMemoryLow(in memory);
+        var lowWmark = memoryLow ? wmark : WatermarkLevel.None;
 
         // -1 means the scope does not report the counter: never a change.
         var reclaim = ReclaimState.None;
@@ -131,7 +137,7 @@ public sealed class KillPolicy
             // Neither reclaiming nor refaulting: nothing is happening. lmkd bails out here even on
             // a critical event; a critical event means tasks are fully stalled, so it goes on.
             // The headroom watch still judges: anonymous memory fills a swapless scope without either.
-            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, usableSwap, in headroom);
+            return Decide(KillReason.None, 0, level, wmark, reclaim, 0, swapLow, swapUtil, usableSwap, in headroom, memoryLow);
         }
         _prevRefaultKb = refault;
 
@@ -166,8 +172,8 @@ public sealed class KillPolicy
 
         var reason = KillReason.None;
         int minAdj = 0;
-        bool belowLow = wmark < WatermarkLevel.BelowHigh; // lmkd's "wmark < WMARK_HIGH": min or low breached
-        if (cycleAfterKill && wmark == WatermarkLevel.BelowMin)
+        bool belowLow = lowWmark < WatermarkLevel.BelowHigh; // lmkd's "wmark < WMARK_HIGH": min or low breached
+        if (cycleAfterKill && lowWmark == WatermarkLevel.BelowMin)
         {
             // The last kill did not lift free memory above min: something allocates faster than
             // kills free; reach further before the kernel's OOM killer does.
@@ -181,14 +187,14 @@ public sealed class KillPolicy
         else if (swapLow && thrashing > o.ThrashingLimitPct)
         {
             reason = KillReason.LowSwapAndThrashing;
-            if (wmark > WatermarkLevel.BelowMin && thrashing < o.ThrashingCriticalPct)
+            if (lowWmark > WatermarkLevel.BelowMin && thrashing < o.ThrashingCriticalPct)
                 minAdj = o.PerceptibleMinScoreAdj;
             _checkFilecache = true;
         }
         else if (swapLow && belowLow)
         {
             reason = KillReason.LowMemAndSwap;
-            if (wmark > WatermarkLevel.BelowMin)
+            if (lowWmark > WatermarkLevel.BelowMin)
                 minAdj = o.PerceptibleMinScoreAdj;
         }
         else if (belowLow && o.SwapUtilMaxPct < 100 && swapUtil > o.SwapUtilMaxPct)
@@ -224,13 +230,17 @@ public sealed class KillPolicy
         }
 
         // lmkd gates LOW_MEM on its floor being reachable (1001 reaches nobody: the reason is off).
-        if (reason == KillReason.None && wmark == WatermarkLevel.BelowMin && o.LowMemMinScoreAdj <= 1000)
+        // Lmkd also on swap: while it can still take pages, free pages under min are what reclaim
+        // into swap is for (measured: with an empty 512 MiB zram, LOW_MEM killed at MemAvailable 0
+        // while the kernel had put 7 MiB in the zram and a hog was about to stop).
+        bool swapCanTake = !swapLow && memory.SwapTotalKb > 0 && usableSwap.TotalKb > 0;
+        if (reason == KillReason.None && lowWmark == WatermarkLevel.BelowMin && o.LowMemMinScoreAdj <= 1000 && !swapCanTake)
         {
             reason = KillReason.LowMem;
             minAdj = o.EffectiveLowMemMinScoreAdj;
         }
 
-        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, usableSwap, in headroom);
+        return Decide(reason, minAdj, level, wmark, reclaim, thrashing, swapLow, swapUtil, usableSwap, in headroom, memoryLow);
     }
 
     /// <summary>
@@ -266,7 +276,7 @@ public sealed class KillPolicy
     }
 
     private KillDecision Decide(KillReason reason, int minAdj, PressureLevel level, WatermarkLevel wmark,
-        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, in UsableSwap usableSwap, in HeadroomJudgement headroom)
+        ReclaimState reclaim, long thrashing, bool swapLow, int swapUtil, in UsableSwap usableSwap, in HeadroomJudgement headroom, bool memoryLow)
     {
         if (headroom.Reason != KillReason.None && (reason == KillReason.None || headroom.MinScoreAdj < minAdj))
             (reason, minAdj) = (headroom.Reason, headroom.MinScoreAdj);
@@ -292,7 +302,8 @@ public sealed class KillPolicy
             // Memory that runs out between PSI events, swapping to zram without stall, is the
             // headroom watch's: it samples faster the less room is left, swap included.
             KeepPolling = level != PressureLevel.None || killing || reclaim == ReclaimState.Direct,
-            PollIntervalMs = swapLow || killing ? _options.PollShortMs : _options.PollLongMs,
+            // Fast while killing or while memory and swap are both low; an old swap full of idle pages alone is no hurry.
+            PollIntervalMs = killing || (swapLow && memoryLow) ? _options.PollShortMs : _options.PollLongMs,
         };
     }
 
@@ -355,6 +366,11 @@ public sealed class KillPolicy
             return -1;
         return (int)Math.Min(100, stolen * 100 / scanned);
     }
+
+    /// <summary>Headroom under the watch's first (shallowest) level; unknown headroom counts as low, as on Android.</summary>
+    private bool IsMemoryLow(in MemorySnapshot m) =>
+        m.HeadroomKb < 0 || m.TotalKb <= 0 || !_headroom.Options.Enabled
+        || m.HeadroomKb < (long)(m.TotalKb * (_headroom.FirstLevelPct / 100.0));
 
     private static bool IsSwapLow(in MemorySnapshot m, long freeSwapKb, int lowPct) =>
         m.SwapTotalKb > 0 && lowPct > 0 && freeSwapKb < m.SwapTotalKb * lowPct / 100;

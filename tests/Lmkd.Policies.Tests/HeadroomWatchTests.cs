@@ -209,7 +209,8 @@ public class HeadroomWatchTests
         new("7 % after a 6 % burst of 100 ms (270 ms left)", 13, 7, 100, HeadroomBasis.FillRate, 900),
         // Swap that can still absorb anonymous pages: memory is not running out yet.
         new("falling fast, swap absorbs", 22, 7, 250, HeadroomBasis.None, 0, SwapLow: false, UsableSwapKb: 100_000),
-        new("falling fast, swap low", 22, 7, 250, HeadroomBasis.Imminent, 0, SwapLow: true, UsableSwapKb: 100_000),
+        // Low swap is little usable swap: the room is the memory's and 5,000 kB more.
+        new("falling fast, swap low", 22, 7, 250, HeadroomBasis.Imminent, 0, SwapLow: true, UsableSwapKb: 5_000),
         // Reclaim failing below the deepest level, with little cache left: kills without a fill rate.
         new("1 % steady, reclaim frees 5 % of its scan", 1, 1, 1000, HeadroomBasis.ReclaimFailing, 0, Efficiency: 5, InactivePct: 0.5),
         new("1 % steady, reclaim frees 50 %", 1, 1, 1000, HeadroomBasis.None, 0, Efficiency: 50, InactivePct: 0.5),
@@ -258,6 +259,30 @@ public class HeadroomWatchTests
         Assert.Equal(KillReason.None, j.Reason);
     }
 
+    /// <summary>
+    /// zram filling: memory holds still near the watermarks while the hog's pages go to swap, so
+    /// what falls is the usable swap. The room (headroom + usable swap) reaches the levels as the
+    /// zram fills, and the fill is seen in the swap no longer usable.
+    /// </summary>
+    [Fact]
+    public void While_memory_holds_still_and_swap_fills_the_room_falls_and_a_kill_comes_before_it_is_gone()
+    {
+        var w = new HeadroomWatch(HeadroomOptions.Default);
+        HeadroomJudgement j = default;
+        // 2 % of memory left throughout; 400,000 kB of usable zram falling 50,000 kB/s.
+        for (int t = 0; t <= 10_000 && j.Reason == KillReason.None; t += 50)
+        {
+            long swapRoom = Math.Max(0, 400_000 - t * 50);
+            var m = At(2) with { SwapTotalKb = 500_000 };
+            j = w.Judge(t, in m, swapRoom, swapLow: swapRoom < 50_000, -1);
+            if (swapRoom > 80_000)
+                Assert.Equal(KillReason.None, j.Reason); // room above every level: no kill while swap can take pages
+        }
+        Assert.Equal(KillReason.LowHeadroom, j.Reason);
+        Assert.True(j.RoomKb > Total / 200, $"the kill came only at {j.RoomKb} kB of room, past the reserve");
+        Assert.InRange(j.FillRateKbPerSec, 40_000, 60_000);
+    }
+
     [Fact]
     public void Concern_starts_before_the_first_level_when_headroom_falls_fast()
     {
@@ -265,8 +290,8 @@ public class HeadroomWatchTests
         Assert.False(Slide(w, 20, 20, 1000).Concern);
         // 12 % falling 20 %/s: out in ~575 ms, within 4 horizons, though above every level.
         Assert.True(Slide(new HeadroomWatch(HeadroomOptions.Default), 16, 12, 200).Concern);
-        // Swap that absorbs: no concern.
-        Assert.False(Slide(new HeadroomWatch(HeadroomOptions.Default), 8, 4, 500, swapLow: false, usableSwapKb: 500_000).Concern);
+        // Swap that absorbs counts as room: with ten times the memory's worth of it, no concern.
+        Assert.False(Slide(new HeadroomWatch(HeadroomOptions.Default), 8, 4, 500, swapLow: false, usableSwapKb: 10_000_000).Concern);
     }
 
     [Theory]
