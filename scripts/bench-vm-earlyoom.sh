@@ -7,7 +7,9 @@
 #
 #   scripts/bench-vm-earlyoom.sh [--runs N] [--kernel reapkill|stock|both] [--scenario S[,S...]]...
 #       defaults: 3 runs, both kernels, scenarios noswap-20 noswap-50 zram-20 zram-50 noneed
-#       a scenario: noswap-RATE | zram-RATE | noneed[-RATE]   (RATE: the hog's growth in MiB/s)
+#       a scenario: noswap-RATE | zram-RATE | zram512-RATE | zram512fit-RATE | noneed[-RATE]
+#       (RATE: the hog's growth in MiB/s; zram512: an empty 512 MiB zram, the hog never stops;
+#       zram512fit: the same, the hog stops once it fits in memory plus zram: nothing needs to die)
 #   LMKD_VM_ARGS="--Lmkd:Policy:...=..."   extra switches for Lmkd in the guest (the shipped
 #                                           appsettings.json otherwise); earlyoom runs as Debian ships it
 #   scripts/bench-vm-earlyoom.sh --summarize DIR/results.txt   the tables again, from an earlier run
@@ -27,13 +29,13 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2;;
     --kernel) case $2 in both) kernels=(reapkill stock);; reapkill|stock) kernels=("$2");; *) echo "bench-vm-earlyoom: --kernel reapkill|stock|both" >&2; exit 2;; esac; shift 2;;
     --scenario) IFS=, read -r -a more <<< "$2"; scenarios+=("${more[@]}"); shift 2;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0;;
     *) echo "bench-vm-earlyoom: unknown argument $1 (see --help)" >&2; exit 2;;
   esac
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(noswap-20 noswap-50 zram-20 zram-50 noneed)
 for s in "${scenarios[@]}"; do
-  [[ $s =~ ^(noswap-[0-9]+|zram-[0-9]+|noneed(-[0-9]+)?)$ ]] || { echo "bench-vm-earlyoom: unknown scenario $s" >&2; exit 2; }
+  [[ $s =~ ^(noswap-[0-9]+|zram-[0-9]+|zram512-[0-9]+|zram512fit-[0-9]+|noneed(-[0-9]+)?)$ ]] || { echo "bench-vm-earlyoom: unknown scenario $s" >&2; exit 2; }
 done
 if [ -n "$summarize" ]; then
   results=$(cd "$(dirname "$summarize")" && pwd)/$(basename "$summarize")

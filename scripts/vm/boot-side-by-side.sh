@@ -12,23 +12,11 @@
 # background processes, the protected process and its page cache leave the hog most of it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-kernel=reapkill mem=1024
-while [ $# -gt 0 ]; do
-  case $1 in
-    --kernel) kernel=$2; shift 2;;
-    --mem) mem=$2; shift 2;;
-    -*) echo "boot-side-by-side: unknown option $1" >&2; exit 2;;
-    *) break;;
-  esac
-done
+. "$repo/scripts/vm/boot-lib.sh"
+boot_options 1024 "$@"
+set -- ${args[@]+"${args[@]}"}
 [ $# -gt 0 ] || { sed -n '5,6p' "$0" >&2; exit 2; }
-k=$("$repo/scripts/vm/kernel-image.sh" "$kernel")
-image=$(sed -n 1p <<< "$k") modules=$(sed -n 2p <<< "$k")
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-dir="$work/guest"
-"$repo/scripts/vm/build-guest.sh" "$dir" "$modules" > /dev/null
+boot_guest
 case " $* " in
   *:earlyoom\ *)
     eo=$("$repo/scripts/vm/earlyoom.sh")

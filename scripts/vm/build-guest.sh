@@ -5,7 +5,8 @@
 #   guest-suite.sh            the scenarios
 #   guest-side-by-side.sh     Lmkd and earlyoom on the same whole-machine scenarios (boot-side-by-side.sh)
 #   guest-gave-back.sh        what a kill gave back, anon and file, per mode (boot-gave-back.sh)
-#   guest-disk.sh             sourced by the two above: modules, /dev/vda, the mount on /mnt
+#   guest-healthy.sh          a healthy server's steady state, where nothing must die (boot-healthy.sh)
+#   guest-disk.sh             sourced by the three above: modules, /dev/vda, the mount on /mnt
 # The AOT publish (~40 s here) is cached by a hash of the sources it is built from.
 #
 #   scripts/vm/build-guest.sh OUT_DIR [MODULES_DIR]   (MODULES_DIR: *.ko.gz the guest may insmod)
@@ -39,7 +40,7 @@ for so in "$aot"/*.so; do [ -e "$so" ] && cp "$so" "$out/"; done
 # Dynamic on purpose: run-in-vm exits 1 silently on a static ELF (ldd finds no library, and
 # grep failing under pipefail ends the script).
 gcc -O2 -Wall -Wextra -Werror -o "$out/vmhelper" tests/Lmkd.Tests/Vm/vmhelper.c
-cp scripts/vm/guest-suite.sh scripts/vm/guest-side-by-side.sh scripts/vm/guest-gave-back.sh scripts/vm/guest-disk.sh "$out/"
+cp scripts/vm/guest-suite.sh scripts/vm/guest-side-by-side.sh scripts/vm/guest-gave-back.sh scripts/vm/guest-healthy.sh scripts/vm/guest-disk.sh "$out/"
 # ORDER: the order to insmod them in (scripts/vm/stock-kernel.sh).
 if [ -n "$modules" ]; then mkdir -p "$out/modules"; cp "$modules"/*.ko.gz "$out/modules/"; cp "$modules"/ORDER "$out/modules/" 2>/dev/null || true; fi
 echo "$out"

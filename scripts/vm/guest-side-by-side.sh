@@ -4,7 +4,8 @@
 # same whole-machine scenarios (issue 9). Memory pressure is safe here: the guest is disposable.
 #
 #   sh guest-side-by-side.sh RUN...        RUN = SCENARIO:DAEMON, DAEMON = lmkd | earlyoom
-#   SCENARIO = noswap-RATE | zram-RATE | noneed[-RATE]     RATE: the hog's growth in MiB/s
+#   SCENARIO = noswap-RATE | zram-RATE | zram512-RATE | zram512fit-RATE | noneed[-RATE]
+#   RATE: the hog's growth in MiB/s
 #
 # Each run, one after the other in this boot, between "=== BEGIN run-N-SCENARIO-DAEMON" and
 # "=== END ..." lines (Lmkd.Tests/Vm parses them), ending with one "RESULT ..." line that
@@ -18,6 +19,9 @@
 #   - a hog at oom_score_adj 0 growing RATE MiB/s until killed. noneed: it stops once MemAvailable
 #     is under 5 % of MemTotal and holds 20 s; nothing needs to die there.
 #   noswap: no swap at all; zram: a small zram swap ($ZRAM_MB MiB) that the workloads fill 3:1.
+#   zram512: an empty 512 MiB zram swap, a desktop's or device's; zram512fit: the same, and the hog
+#   stops at $FIT_MB MiB (more than memory alone holds, less than memory and zram do) and holds
+#   30 s, then exits: nothing needs to die.
 # With ./trace (LMKD_VM_TRACE=1 for boot-side-by-side.sh), each run also prints the protected
 # process's gaps over 150 ms and memory's figures every 20 ms (vmhelper trace).
 # Between runs the state is reset: leftovers killed, swap off and zram reset, caches dropped, the
@@ -28,7 +32,7 @@ H=./vmhelper
 # The script and the busybox tools it starts are never victims (each workload sets its own adj).
 echo -1000 > /proc/self/oom_score_adj
 ZRAM_MB=${ZRAM_MB:-128}
-ANON_MB=32 FILE_MB=48 BG_MB=80
+ANON_MB=32 FILE_MB=48 BG_MB=80 FIT_MB=900
 HOLD_PCT=5 HOLD_S=20
 LMKD_ARGS=$(cat lmkd-args 2>/dev/null || true)
 EARLYOOM_ARGS=
@@ -72,7 +76,9 @@ run_one() {
   name="run-$run-$scenario-$daemon"
   case $scenario in
     noswap-*) swap=none rate=${scenario#noswap-} hold= ;;
-    zram-*) swap=zram rate=${scenario#zram-} hold= ;;
+    zram-*) swap=zram zram_mb=$ZRAM_MB rate=${scenario#zram-} hold= ;;
+    zram512-*) swap=zram zram_mb=512 rate=${scenario#zram512-} hold= ;;
+    zram512fit-*) swap=zram zram_mb=512 rate=${scenario#zram512fit-} hold="0 30 $FIT_MB" ;;
     noneed) swap=none rate=20 hold="$HOLD_PCT $HOLD_S" ;;
     noneed-*) swap=none rate=${scenario#noneed-} hold="$HOLD_PCT $HOLD_S" ;;
     *) echo "unknown scenario $scenario"; return ;;
@@ -83,7 +89,7 @@ run_one() {
   echo "=== BEGIN $name"
   echo "scenario=$scenario daemon=$daemon swap=$swap rate_mib_s=$rate hold=${hold:-no}"
   if [ $swap = zram ]; then
-    echo "${ZRAM_MB}M" > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
+    echo "${zram_mb}M" > /sys/block/zram0/disksize && mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
     echo "swap: $(grep SwapTotal /proc/meminfo)"
   fi
   $H protected /mnt/ws.bin $ANON_MB $FILE_MB /tmp/prot.ready /tmp/prot.out & prot=$!

@@ -125,16 +125,25 @@ public sealed class VmFixture : IDisposable
 
     private static string Script(string name, params string[] args)
     {
-        var psi = new ProcessStartInfo(Path.Combine(RepoRoot, "scripts", "vm", name)) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var (code, stdout, stderr) = RunScript(Path.Combine("scripts", "vm", name), args);
+        if (code != 0)
+            throw new Xunit.Sdk.XunitException($"scripts/vm/{name} failed ({code}):\n{stderr}");
+        return stdout;
+    }
+
+    /// <summary>Runs one of the repository's scripts (a path relative to its root) to its end: exit code, stdout, stderr.</summary>
+    internal static (int Code, string Stdout, string Stderr) RunScript(string relativePath, IEnumerable<string> args, IDictionary<string, string>? environment = null)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(RepoRoot, relativePath)) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+            psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new Xunit.Sdk.XunitException($"scripts/vm/{name} failed ({p.ExitCode}):\n{err.Result}");
-        return output;
+        return (p.ExitCode, stdout, stderr.Result);
     }
 
     private static string FindRepoRoot()
@@ -158,7 +167,7 @@ public sealed class VmFixture : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class VmCollection : ICollectionFixture<VmFixture>, ICollectionFixture<WholeMachineFixture>, ICollectionFixture<GaveBackFixture>
+public sealed class VmCollection : ICollectionFixture<VmFixture>, ICollectionFixture<WholeMachineFixture>, ICollectionFixture<GaveBackFixture>, ICollectionFixture<HealthyHostFixture>
 {
     public const string Name = "throw-away VMs";
 }
@@ -204,21 +213,11 @@ public sealed record GuestBoot(string KernelName, string Release, string Output,
     /// <summary>Runs scripts/vm/<paramref name="script"/> with <paramref name="args"/>, keeps the console as <paramref name="logName"/>, and fails on a non-zero exit.</summary>
     public static GuestBoot Run(string script, string kernel, string logName, IEnumerable<string> args)
     {
-        var psi = new ProcessStartInfo(System.IO.Path.Combine(VmFixture.RepoRoot, "scripts", "vm", script))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        string output = stdout + stderr.Result;
+        var (code, stdout, stderr) = VmFixture.RunScript(System.IO.Path.Combine("scripts", "vm", script), args);
+        string output = stdout + stderr;
         VmSummary.SaveLog(logName, output);
-        if (p.ExitCode != 0)
-            throw new Xunit.Sdk.XunitException($"scripts/vm/{script} {string.Join(' ', args)} failed ({p.ExitCode}):\n{output}");
+        if (code != 0)
+            throw new Xunit.Sdk.XunitException($"scripts/vm/{script} {string.Join(' ', args)} failed ({code}):\n{output}");
         return new GuestBoot(kernel, ReleaseOf(output), output, GuestRun.Split(output));
     }
 

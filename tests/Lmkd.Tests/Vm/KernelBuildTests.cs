@@ -101,11 +101,11 @@ public sealed class KernelBuildTests : IDisposable
 
     private (int Code, string Stdout, string Stderr) Build(bool ownCache, Dictionary<string, string>? env, params string[] args)
     {
-        using var p = Start(ownCache, env, args);
-        var err = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout, err.Result);
+        var environment = new Dictionary<string, string>(env ?? []);
+        if (ownCache)
+            environment["LMKD_VM_CACHE"] = _cache;
+        environment.TryAdd("LMKD_VM_KERNEL_ERROR", "");
+        return VmFixture.RunScript(Path.Combine("kernel", "build.sh"), args, environment);
     }
 
     /// <summary>kernel/build.sh on this test's own cache, or on the real one the VM tests use.</summary>

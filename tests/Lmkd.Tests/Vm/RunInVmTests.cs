@@ -78,17 +78,8 @@ public sealed class RunInVmTests : IDisposable
         return output;
     }
 
-    internal static (int Code, string Stdout, string Stderr) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Path.Combine(VmFixture.RepoRoot, "scripts", "vm", "run-in-vm")) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout, stderr.Result);
-    }
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args) =>
+        VmFixture.RunScript(Path.Combine("scripts", "vm", "run-in-vm"), args);
 
     public void Dispose()
     {

@@ -15,13 +15,21 @@
  *   vmhelper now                    the wall clock in ms (the clock of every "t=" here)
  *
  * The side-by-side with earlyoom (scripts/vm/guest-side-by-side.sh):
- *   vmhelper hog ADJ MB RATE READY [HOLD_PCT HOLD_S]
+ *   vmhelper hog ADJ MB RATE READY [HOLD_PCT HOLD_S [MAX_MB]]
  *                                   anonymous memory that compresses about 3:1: MB MiB at once, then
  *                                   RATE MiB/s more (steps every 100 ms) until killed; writes
  *                                   "PID T0" to READY (T0: when growth began), "t=MS hog_mb=N" to
  *                                   READY.size after each step. With HOLD_PCT, stops
  *                                   growing once MemAvailable is below HOLD_PCT % of MemTotal, holds
  *                                   HOLD_S seconds, then exits 0. RATE 0: a steady background process
+ *                                   With MAX_MB (after HOLD_PCT HOLD_S; HOLD_PCT 0 for none), stops
+ *                                   growing at MAX_MB MiB instead, holds HOLD_S seconds, then exits 0
+ *   vmhelper pageout MB READY       MB MiB of anonymous memory, written once and pushed to swap at
+ *                                   once (madvise MADV_PAGEOUT): the idle pages an old swap holds;
+ *                                   writes "PID swapped_kb=N" to READY (VmSwap), then sleeps
+ *   vmhelper batch MB PERIOD_MS READY
+ *                                   a batch job: allocates and fills MB MiB, frees it after
+ *                                   PERIOD_MS, and again after another PERIOD_MS, until killed
  *   vmhelper protected FILE ANON_MB FILE_MB READY OUT
  *                                   oom_score_adj -900; ANON_MB of anonymous memory and FILE_MB of
  *                                   FILE mapped (its page cache), both touched every wake-up, every
@@ -236,7 +244,17 @@ static void sleep_until_ms(long long t)
 		;
 }
 
-static int hog(int adj, long mb, long rate, const char *ready, int hold_pct, int hold_s)
+static void hold_then_exit(size_t grown, int hold_s)
+{
+	printf("t=%lld hold avail_kb=%ld swaptotal_kb=%ld swapfree_kb=%ld hog_mb=%zu\n", now_ms(), mem_available_kb(),
+	       meminfo_kb("SwapTotal:"), meminfo_kb("SwapFree:"), grown >> 20);
+	fflush(stdout);
+	sleep_until_ms(now_ms() + hold_s * 1000LL);
+	printf("t=%lld held avail_kb=%ld\n", now_ms(), mem_available_kb());
+	fflush(stdout);
+}
+
+static int hog(int adj, long mb, long rate, const char *ready, int hold_pct, int hold_s, long max_mb)
 {
 	set_adj(adj);
 	unsigned long long seed = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)getpid();
@@ -261,6 +279,10 @@ static int hog(int adj, long mb, long rate, const char *ready, int hold_pct, int
 	 * for by a burst, so the rate is at most RATE, less when the kernel makes the hog wait. */
 	size_t step = ((size_t)rate << 20) / 10, grown = (size_t)mb << 20;
 	for (long long k = 1;; k++) {
+		if (max_mb > 0 && (long)(grown >> 20) >= max_mb) {
+			hold_then_exit(grown, hold_s);
+			return 0;
+		}
 		if (hold_pct > 0) {
 			long a = mem_available_kb();
 			if (a >= 0 && total > 0 && a * 100 < (long)hold_pct * total) {
@@ -285,6 +307,55 @@ static int hog(int adj, long mb, long rate, const char *ready, int hold_pct, int
 		if (slot >= k)
 			k = slot + 1;
 		sleep_until_ms(t0 + k * 100);
+	}
+}
+
+static int pageout(long mb, const char *ready)
+{
+	size_t bytes = (size_t)mb << 20;
+	unsigned long long seed = 0x51ED270B27A5F00DULL ^ (unsigned long long)getpid();
+	char *p = map_anon(bytes);
+	if (!p)
+		return 1;
+	fill(p, bytes, &seed);
+	if (madvise(p, bytes, MADV_PAGEOUT) != 0) {
+		perror("madvise(MADV_PAGEOUT)");
+		return 1;
+	}
+	char path[64], buf[4096], line[96];
+	snprintf(path, sizeof path, "/proc/%d/status", getpid());
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	long swapped = -1;
+	if (n > 0) {
+		buf[n] = 0;
+		char *v = strstr(buf, "VmSwap:");
+		if (v)
+			swapped = strtol(v + 7, NULL, 10);
+	}
+	snprintf(line, sizeof line, "%d swapped_kb=%ld\n", getpid(), swapped);
+	write_atomic(ready, line);
+	for (;;)
+		pause();
+}
+
+static int batch(long mb, int period_ms, const char *ready)
+{
+	size_t bytes = (size_t)mb << 20;
+	unsigned long long seed = 0xB47C4B47C4B47C4BULL ^ (unsigned long long)getpid();
+	char line[32];
+	snprintf(line, sizeof line, "%d\n", getpid());
+	write_atomic(ready, line);
+	for (;;) {
+		char *p = map_anon(bytes);
+		if (!p)
+			return 1;
+		fill(p, bytes, &seed);
+		sleep_until_ms(now_ms() + period_ms);
+		munmap(p, bytes);
+		sleep_until_ms(now_ms() + period_ms);
 	}
 }
 
@@ -528,7 +599,11 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 6 && !strcmp(argv[1], "hog"))
 		return hog(atoi(argv[2]), atol(argv[3]), atol(argv[4]), argv[5], argc >= 8 ? atoi(argv[6]) : 0,
-			   argc >= 8 ? atoi(argv[7]) : 0);
+			   argc >= 8 ? atoi(argv[7]) : 0, argc >= 9 ? atol(argv[8]) : 0);
+	if (argc >= 4 && !strcmp(argv[1], "pageout"))
+		return pageout(atol(argv[2]), argv[3]);
+	if (argc >= 5 && !strcmp(argv[1], "batch"))
+		return batch(atol(argv[2]), atoi(argv[3]), argv[4]);
 	if (argc >= 7 && !strcmp(argv[1], "protected"))
 		return protected(argv[2], atol(argv[3]), atol(argv[4]), argv[5], argv[6]);
 	if (argc >= 6 && !strcmp(argv[1], "filemap"))
@@ -538,7 +613,7 @@ int main(int argc, char **argv)
 	if (argc >= 4 && !strcmp(argv[1], "deaths"))
 		return deaths(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: vmhelper watch OUT S | sharevm MB ADJ READY | burn S | idle PID | asuser UID CMD... | state PID | avail | now\n"
-			"       | hog ADJ MB RATE READY [HOLD_PCT HOLD_S] | protected FILE ANON_MB FILE_MB READY OUT | deaths OUT LABEL=PID...\n"
+			"       | hog ADJ MB RATE READY [HOLD_PCT HOLD_S [MAX_MB]] | pageout MB READY | batch MB PERIOD_MS READY | protected FILE ANON_MB FILE_MB READY OUT | deaths OUT LABEL=PID...\n"
 			"       | filemap FILE ANON_MB ADJ READY | trace OUT INTERVAL_MS\n");
 	return 2;
 }
