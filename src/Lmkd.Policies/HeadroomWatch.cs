@@ -83,7 +83,7 @@ public sealed class HeadroomWatch
     /// <param name="nowMs">Monotonic milliseconds.</param>
     /// <param name="m">The scope's memory; <see cref="MemorySnapshot.HeadroomKb"/> -1 turns the watch off for this sample.</param>
     /// <param name="usableSwapKb">Free swap that can still take anonymous pages (after zram's compression bound).</param>
-    /// <param name="swapLow">Free swap is low (or there is none): headroom kills need it, as earlyoom's do.</param>
+    /// <param name="swapLow">Usable swap is under its low mark: reported as <see cref="HeadroomJudgement.SwapAbsorbs"/>; the levels count usable swap as room either way.</param>
     /// <param name="reclaimEfficiencyPct">Pages freed per 100 scanned recently; -1 when unknown or too few were scanned.</param>
     public HeadroomJudgement Judge(long nowMs, in MemorySnapshot m, long usableSwapKb, bool swapLow, int reclaimEfficiencyPct)
     {

@@ -107,15 +107,14 @@ public sealed class KillPolicy
         bool swapLow = IsSwapLow(in memory, freeSwap, o.SwapFreeLowPercentage);
         int swapUtil = SwapUtilizationPct(in memory, freeSwap);
         var wmark = ClassifyWatermark(memory.FreeKb, memory.Watermarks);
-        // A scope without swap has none to absorb anything: for headroom that is "swap low".
-        var headroom = _headroom.Judge(nowMs, in memory, freeSwap, swapLow || memory.SwapTotalKb <= 0, ReclaimEfficiencyPct(in memory));
-        if (!inPsiWindow && level == PressureLevel.None)
-            return Decide(KillReason.None, 0, level, wmark, ReclaimState.None, 0, swapLow, swapUtil, usableSwap, in headroom, memoryLow: false);
+        var headroom = _headroom.Judge(nowMs, in memory, freeSwap, swapLow, ReclaimEfficiencyPct(in memory));
         // Free pages under a watermark are low memory only when reclaim cannot make up for them. On
         // Android the page cache is small and free pages are what is left; on a server a full page
         // cache keeps kswapd cycling through the low watermark with half the memory available. So
         // the watermark reasons wait for headroom itself to be low: under the watch's first level.
         bool memoryLow = IsMemoryLow(in memory);
+        if (!inPsiWindow && level == PressureLevel.None)
+            return Decide(KillReason.None, 0, level, wmark, ReclaimState.None, 0, swapLow, swapUtil, usableSwap, in headroom, memoryLow);
         var lowWmark = memoryLow ? wmark : WatermarkLevel.None;
 
         // -1 means the scope does not report the counter: never a change.

@@ -21,13 +21,16 @@ public static class RuleOutlook
         bool androidFires = d.Reason != KillReason.None && d.Reason != h.Reason && d.Reason != KillReason.NotResponding;
         string usable = string.Create(inv, $"usable swap {Mib(d.UsableSwap.TotalKb)} MiB (disk {Mib(d.UsableSwap.DiskKb)}, zram {Mib(d.UsableSwap.ZramKb)})");
 
+        // The levels judge headroom plus usable swap: say both where there is swap.
+        string room = h.RoomKb > h.HeadroomKb
+            ? string.Create(inv, $"headroom {h.HeadroomPct:F1} % plus {Mib(h.RoomKb - h.HeadroomKb)} MiB of usable swap")
+            : string.Create(inv, $"headroom {h.HeadroomPct:F1} %");
         string headroomWhy = headroomFires
-            ? string.Create(inv, $"{KillReasons.Name(h.Reason)}: headroom {h.HeadroomPct:F1} % below the {h.LevelPct:G} % level, out in {h.MsToExhaustion} ms")
+            ? string.Create(inv, $"{KillReasons.Name(h.Reason)}: {room} below the {h.LevelPct:G} % level, out in {h.MsToExhaustion} ms")
             : h.NextSampleMs < 0 ? "off, or the scope reports no headroom"
-            : h.SwapAbsorbs ? $"swap can still take pages: {usable}"
-            : h.LevelPct <= 0 ? string.Create(inv, $"headroom {h.HeadroomPct:F1} % is above every level")
-            : h.MsToExhaustion < 0 ? string.Create(inv, $"headroom {h.HeadroomPct:F1} % is below the {h.LevelPct:G} % level but not falling")
-            : string.Create(inv, $"headroom {h.HeadroomPct:F1} % is below the {h.LevelPct:G} % level, out in {h.MsToExhaustion} ms: beyond the level's horizon");
+            : h.LevelPct <= 0 ? $"{room} is above every level"
+            : h.MsToExhaustion < 0 ? string.Create(inv, $"{room} is below the {h.LevelPct:G} % level but not falling")
+            : string.Create(inv, $"{room} is below the {h.LevelPct:G} % level, out in {h.MsToExhaustion} ms: beyond the level's horizon");
 
         string androidWhy = androidFires
             ? string.Create(inv, $"{KillReasons.Name(d.Reason)} (oom_score_adj >= {d.MinScoreAdj})")
@@ -41,7 +44,7 @@ public static class RuleOutlook
 
         // Closest: what fires; else Android's reasons while their window is open; else the headroom
         // watch, the only rule that can fire without a PSI event.
-        bool androidFirst = androidFires || (!headroomFires && inPsiWindow && !(h.LevelPct > 0 && !h.SwapAbsorbs));
+        bool androidFirst = androidFires || (!headroomFires && inPsiWindow && h.LevelPct <= 0);
         return critical.Fires ? [critical, headroom, android]
             : androidFirst ? [android, headroom, critical]
             : [headroom, android, critical];

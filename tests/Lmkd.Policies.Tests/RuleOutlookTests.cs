@@ -20,8 +20,8 @@ public class RuleOutlookTests
         // name, decision, in a PSI window -> closest rule (prefix), its "why" (substring)
         { "healthy, no PSI: headroom watch first, Android waits", D(), false, "headroom", "above every level" },
         { "healthy, PSI window open: Android's reasons first", D(), true, "Android", "in a PSI window: watermark BelowLow, swap not low" },
-        { "zram with room: swap absorbs", D(h: new HeadroomJudgement { HeadroomPct = 2, LevelPct = 2.5, SwapAbsorbs = true, NextSampleMs = 10, MsToExhaustion = 300 }),
-            false, "headroom", "swap can still take pages: usable swap 500 MiB (disk 100, zram 400)" },
+        { "zram with room: the room is headroom plus usable swap", D(h: new HeadroomJudgement { HeadroomKb = 20_000, RoomKb = 532_000, HeadroomPct = 2, SwapAbsorbs = true, NextSampleMs = 10, MsToExhaustion = -1 }),
+            false, "headroom", "headroom 2.0 % plus 500 MiB of usable swap is above every level" },
         { "below a level, not falling", D(h: new HeadroomJudgement { HeadroomPct = 4, LevelPct = 5, MsToExhaustion = -1, NextSampleMs = 10 }), false, "headroom", "not falling" },
         { "headroom fires", D(KillReason.LowHeadroom, new HeadroomJudgement { Reason = KillReason.LowHeadroom, HeadroomPct = 2, LevelPct = 2.5, MsToExhaustion = 400, NextSampleMs = 10 }),
             false, "headroom", "LOW_HEADROOM: headroom 2.0 % below the 2.5 % level, out in 400 ms" },

@@ -110,11 +110,12 @@ public sealed class ZramReader : IDisposable
             _origBytes += orig;
             _memUsedBytes += used;
         }
-        else
+        else if (file is not null)
         {
-            // Reset, removed or not there yet: what it stores is unknown (the default ratio applies);
-            // open it afresh next time rather than re-read a file that no longer answers.
-            file?.Dispose();
+            // Reset or removed under Lmkd: what it stores is unknown (the default ratio applies); open
+            // it afresh next time rather than re-read a file that no longer answers. A file that never
+            // opened stays unopened: retrying it on every sample would cost the monitor an open each time.
+            file.Dispose();
             _mmStat.Remove(index);
         }
     }
